@@ -1,0 +1,48 @@
+// cpuInfo() and setNumThreads(): what `resnet-node doctor` reports about the CPU backend.
+#include "backends.h"
+
+#include <dnnl.hpp>
+#include <thread>
+
+#include "../cpu/backend.h"
+#include "async.h"
+
+namespace rn::binding {
+namespace {
+
+Napi::Value cpuInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  const dnnl_version_t* v = dnnl_version();
+  out.Set("onednn", std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch));
+  out.Set("onednnCpuRuntime", v->cpu_runtime == DNNL_RUNTIME_OMP ? "openmp" : "other");
+  out.Set("threads", cpu::numThreads());
+  out.Set("hardwareConcurrency", static_cast<double>(std::thread::hardware_concurrency()));
+  Napi::Array features = Napi::Array::New(env);
+  uint32_t n = 0;
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("sse4.2")) features.Set(n++, "sse4.2");
+  if (__builtin_cpu_supports("avx")) features.Set(n++, "avx");
+  if (__builtin_cpu_supports("avx2")) features.Set(n++, "avx2");
+  if (__builtin_cpu_supports("fma")) features.Set(n++, "fma");
+  if (__builtin_cpu_supports("avx512f")) features.Set(n++, "avx512f");
+  if (__builtin_cpu_supports("avx512bw")) features.Set(n++, "avx512bw");
+  if (__builtin_cpu_supports("avx512vl")) features.Set(n++, "avx512vl");
+  if (__builtin_cpu_supports("avx512bf16")) features.Set(n++, "avx512bf16");
+  out.Set("features", features);
+  return out;
+}
+
+Napi::Value setNumThreads(const Napi::CallbackInfo& info) {
+  cpu::setNumThreads(info[0].As<Napi::Number>().Int32Value());
+  return Napi::Number::New(info.Env(), cpu::numThreads());
+}
+
+}  // namespace
+
+void defineBackendFunctions(Napi::Env env, Napi::Object exports) {
+  exports.Set("cpuInfo", Napi::Function::New<cpuInfo>(env, "cpuInfo"));
+  exports.Set("setNumThreads", Napi::Function::New<setNumThreads>(env, "setNumThreads"));
+}
+
+}  // namespace rn::binding

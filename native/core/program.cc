@@ -1,0 +1,95 @@
+// Program validation, kernel instantiation and the per-run op walk.
+#include "program.h"
+
+#include "device.h"
+#include "errors.h"
+
+namespace rn {
+
+Program::Program(Device& device, ProgramSpec spec) : device_(device), spec_(std::move(spec)) {
+  const auto& registry = KernelRegistry::of(device_.backend());
+  const int nValues = static_cast<int>(spec_.values.size());
+  for (const auto& value : spec_.values) {
+    for (auto d : value.shape) {
+      RN_CHECK(d >= 0, code::kInvalidArgument, "", "negative dimension in value shape " + shapeString(value.shape));
+    }
+    if (!value.external) {
+      size_t end = value.arenaOffset + static_cast<size_t>(numel(value.shape)) * dtypeSize(value.dtype);
+      RN_CHECK(end <= spec_.arenaBytes, code::kInvalidArgument, "",
+               "value of shape " + shapeString(value.shape) + " at arena offset " + std::to_string(value.arenaOffset) +
+                   " ends past the arena (" + std::to_string(spec_.arenaBytes) + " bytes)");
+    }
+  }
+  for (const auto& op : spec_.ops) {
+    RN_CHECK(registry.find(op.op), code::kUnknownOp, op.op,
+             "no kernel for this op on backend '" + device_.backend() + "'");
+    for (int id : op.inputs) RN_CHECK(id >= 0 && id < nValues, code::kInvalidArgument, op.op, "input id out of range");
+    for (int id : op.outputs) RN_CHECK(id >= 0 && id < nValues, code::kInvalidArgument, op.op, "output id out of range");
+  }
+  std::vector<bool> seen(nValues, false);
+  for (int id : spec_.externals) {
+    RN_CHECK(id >= 0 && id < nValues && spec_.values[id].external, code::kInvalidArgument, "",
+             "external binding " + std::to_string(id) + " is not an external value");
+    RN_CHECK(!seen[id], code::kInvalidArgument, "", "value " + std::to_string(id) + " is bound twice");
+    seen[id] = true;
+  }
+  for (int id = 0; id < nValues; ++id) {
+    RN_CHECK(!spec_.values[id].external || seen[id], code::kInvalidArgument, "",
+             "external value " + std::to_string(id) + " has no binding");
+  }
+}
+
+void Program::instantiate() {
+  const auto& registry = KernelRegistry::of(device_.backend());
+  refs_.resize(spec_.values.size());
+  for (size_t i = 0; i < spec_.values.size(); ++i) {
+    refs_[i].shape = &spec_.values[i].shape;
+    refs_[i].dtype = spec_.values[i].dtype;
+  }
+  if (spec_.arenaBytes > 0) {
+    arena_ = std::make_shared<Storage>(&device_, spec_.arenaBytes);
+    for (size_t i = 0; i < spec_.values.size(); ++i) {
+      if (!spec_.values[i].external) refs_[i].ptr = static_cast<char*>(arena_->data()) + spec_.values[i].arenaOffset;
+    }
+  }
+  kernels_.clear();
+  for (const auto& op : spec_.ops) {
+    KernelContext ctx{op.op, op.attrs, {}, {}, device_};
+    for (int id : op.inputs) ctx.inputs.push_back({spec_.values[id].shape, spec_.values[id].dtype});
+    for (int id : op.outputs) ctx.outputs.push_back({spec_.values[id].shape, spec_.values[id].dtype});
+    kernels_.push_back(registry.find(op.op)(ctx));
+    op.attrs.checkAllUsed(op.op);
+  }
+  instantiated_ = true;
+}
+
+void Program::run(const std::vector<Tensor>& externals) {
+  RN_CHECK(externals.size() == spec_.externals.size(), code::kInvalidArgument, "",
+           "program expects " + std::to_string(spec_.externals.size()) + " bound tensors but received " +
+               std::to_string(externals.size()));
+  if (!instantiated_) instantiate();
+  for (size_t i = 0; i < externals.size(); ++i) {
+    const auto& value = spec_.values[spec_.externals[i]];
+    const Tensor& t = externals[i];
+    RN_CHECK(t.storage, code::kDisposed, "", "bound tensor " + std::to_string(i) + " has been disposed");
+    RN_CHECK(t.storage->device() == &device_, code::kInvalidArgument, "",
+             "bound tensor " + std::to_string(i) + " lives on " + t.storage->device()->name() + ", program on " +
+                 device_.name());
+    RN_CHECK(t.shape == value.shape && t.dtype == value.dtype, code::kShapeMismatch, "",
+             "bound tensor " + std::to_string(i) + " is " + dtypeName(t.dtype) + shapeString(t.shape) +
+                 " but the program expects " + dtypeName(value.dtype) + shapeString(value.shape));
+    refs_[spec_.externals[i]].ptr = t.data();
+  }
+  KernelArgs args{{}, {}, device_};
+  for (size_t k = 0; k < kernels_.size(); ++k) {
+    const auto& op = spec_.ops[k];
+    args.in.clear();
+    args.out.clear();
+    for (int id : op.inputs) args.in.push_back(refs_[id]);
+    for (int id : op.outputs) args.out.push_back(refs_[id]);
+    kernels_[k]->run(args);
+  }
+  device_.synchronize();
+}
+
+}  // namespace rn

@@ -1,0 +1,31 @@
+// The CPU backend: its device, the shared oneDNN engine/stream, and the OpenMP thread count.
+#pragma once
+#include <dnnl.hpp>
+
+#include "../core/device.h"
+#include "../core/errors.h"
+#include "../core/tensor.h"
+
+namespace rn::cpu {
+
+// One engine and one stream, used only from the CPU worker thread.
+dnnl::engine& engine();
+dnnl::stream& stream();
+
+int numThreads();
+void setNumThreads(int n);  // takes effect on the worker thread before the next job
+
+// Wraps a dense row-major buffer of `shape` in a oneDNN memory with the plain tag for its rank.
+dnnl::memory::desc plainDesc(const Shape& shape, dnnl::memory::data_type type = dnnl::memory::data_type::f32);
+
+// Runs a oneDNN call, turning dnnl::error into an RN_BACKEND_ERROR naming the op.
+template <typename F>
+void dnnlCall(const std::string& op, F&& f) {
+  try {
+    f();
+  } catch (const dnnl::error& e) {
+    throw Error(code::kBackend, op, std::string("oneDNN: ") + e.what(), __FILE__, __LINE__);
+  }
+}
+
+}  // namespace rn::cpu

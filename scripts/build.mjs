@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// Builds the native addon: cmake-js when CMake is present (the full build), else node-gyp (CPU addon).
+// Skips when the addon already exists unless --force; RESNET_NODE_SKIP_BUILD=1 skips always.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const addon = join(root, 'build', 'Release', 'resnet_node.node');
+const force = process.argv.includes('--force');
+
+if (process.env.RESNET_NODE_SKIP_BUILD === '1') {
+  console.log('resnet-node: RESNET_NODE_SKIP_BUILD=1, not building the native addon');
+  process.exit(0);
+}
+if (existsSync(addon) && !force) {
+  console.log(`resnet-node: native addon present (${addon}); npm run build:native rebuilds it`);
+  process.exit(0);
+}
+
+const has = (cmd) => spawnSync(cmd, ['--version'], { stdio: 'ignore' }).status === 0;
+const run = (cmd, args) => {
+  console.log(`resnet-node: ${cmd} ${args.join(' ')}`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: process.env });
+  if (r.status !== 0) {
+    console.error(
+      `resnet-node: the native build failed (${cmd} exited ${r.status}).\n` +
+        '  Likely fixes: install the build prerequisites with `bash scripts/setup.sh` (Debian/Ubuntu),\n' +
+        '  or by hand: cmake, g++, libdnnl-dev (oneDNN 2.x); then run `npm run build:native`.',
+    );
+    process.exit(r.status ?? 1);
+  }
+};
+
+if (has('cmake')) {
+  const cmakeJs = join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
+  const args = [cmakeJs, 'compile'];
+  if (has('ninja')) args.push('-G', 'Ninja');
+  if (process.env.RN_CMAKE_ARGS) for (const a of process.env.RN_CMAKE_ARGS.split(/\s+/).filter(Boolean)) args.push(a);
+  run(process.execPath, args);
+} else {
+  const nodedir = process.env.npm_config_nodedir;
+  const gypArgs = ['rebuild'];
+  if (nodedir) gypArgs.push(`--nodedir=${nodedir}`);
+  run('node-gyp', gypArgs);
+}
