@@ -7,8 +7,14 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const addon = join(root, 'build', 'Release', 'resnet_node.node');
-const force = process.argv.includes('--force');
+// --out DIR builds into DIR instead of build/ (load it with RESNET_NODE_ADDON=DIR/Release/resnet_node.node);
+// other --CD… arguments go to cmake-js as CMake definitions.
+const argv = process.argv.slice(2);
+const outIndex = argv.indexOf('--out');
+const outDir = outIndex >= 0 ? argv[outIndex + 1] : undefined;
+const cmakeDefs = argv.filter((a) => a.startsWith('--CD'));
+const addon = join(outDir ?? join(root, 'build'), 'Release', 'resnet_node.node');
+const force = argv.includes('--force') || outDir !== undefined;
 
 if (process.env.RESNET_NODE_SKIP_BUILD === '1') {
   console.log('resnet-node: RESNET_NODE_SKIP_BUILD=1, not building the native addon');
@@ -37,6 +43,8 @@ if (has('cmake')) {
   const cmakeJs = join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
   const args = [cmakeJs, 'compile'];
   if (has('ninja')) args.push('-G', 'Ninja');
+  if (outDir) args.push('-O', outDir);
+  args.push(...cmakeDefs);
   if (process.env.RN_CMAKE_ARGS) for (const a of process.env.RN_CMAKE_ARGS.split(/\s+/).filter(Boolean)) args.push(a);
   run(process.execPath, args);
 } else {

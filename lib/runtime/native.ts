@@ -1,0 +1,103 @@
+// The one typed door to the native addon: its whole surface as an interface, loaded lazily.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { ResnetError } from './errors.js';
+
+export type NativeDType = 'float32' | 'float16' | 'bfloat16' | 'uint8' | 'int32' | 'int64';
+export type AttrValue = boolean | number | string | readonly number[];
+
+export interface NativeTensorHandle {
+  /** Frees the storage once queued work that uses it has finished. */
+  dispose(): void;
+  /** Copies the tensor to host memory after all work queued before it. */
+  read(): Promise<ArrayBuffer>;
+  /** Copies host data into the tensor after all work queued before it. */
+  write(data: ArrayBufferView): Promise<void>;
+  readonly disposed: boolean;
+}
+
+export interface NativeProgramHandle {
+  /** Binds `externals` (in spec order) and runs the op list on the device's worker thread. */
+  run(bound: NativeTensorHandle[]): Promise<void>;
+  dispose(): void;
+}
+
+export interface ValueSpec {
+  shape: readonly number[];
+  dtype: NativeDType;
+  /** Byte offset in the program's arena; absent for values bound at run time. */
+  offset?: number;
+}
+
+export interface OpSpec {
+  op: string;
+  inputs: readonly number[];
+  outputs: readonly number[];
+  attrs?: Record<string, AttrValue | undefined>;
+}
+
+export interface ProgramSpec {
+  values: ValueSpec[];
+  ops: OpSpec[];
+  externals: number[];
+  arenaBytes: number;
+}
+
+export interface CpuInfo {
+  onednn: string;
+  onednnCpuRuntime: string;
+  threads: number;
+  hardwareConcurrency: number;
+  features: string[];
+}
+
+export interface NativeAddon {
+  createTensor(
+    device: string,
+    dtype: NativeDType,
+    shape: readonly number[],
+    init?: ArrayBufferView | 'zeros',
+  ): NativeTensorHandle;
+  createProgram(device: string, spec: ProgramSpec): NativeProgramHandle;
+  kernelNames(backend: string): string[];
+  cpuInfo(): CpuInfo;
+  setNumThreads(n: number): number;
+}
+
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('resnet-node: cannot find the package root');
+    dir = parent;
+  }
+  return dir;
+}
+
+export const addonPath = (): string =>
+  process.env.RESNET_NODE_ADDON ?? join(packageRoot(), 'build', 'Release', 'resnet_node.node');
+
+let loaded: NativeAddon | undefined;
+
+export function native(): NativeAddon {
+  if (loaded) return loaded;
+  const path = addonPath();
+  try {
+    loaded = createRequire(import.meta.url)(path) as NativeAddon;
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new ResnetError(
+      'RN_ADDON_LOAD_FAILED',
+      `the native addon could not be loaded from ${path}: ${reason}\n` +
+        'Possible fixes:\n' +
+        '  - build it: `npm run build:native` (needs cmake or node-gyp, g++, and oneDNN: `apt-get install libdnnl-dev`)\n' +
+        '  - set everything up on Debian/Ubuntu: `bash scripts/setup.sh`\n' +
+        '  - if libdnnl.so.2 is missing at run time, install libdnnl2 or add its folder to LD_LIBRARY_PATH\n' +
+        '  - point RESNET_NODE_ADDON at a prebuilt resnet_node.node',
+    );
+  }
+  return loaded;
+}
