@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Sets resnet-node up on a fresh Debian/Ubuntu machine: system packages, npm packages, native + TS build.
+# Usage: bash scripts/setup.sh [--bench]   (--bench also installs PyTorch CPU for the benchmark baselines)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+with_bench=0
+for arg in "$@"; do
+  case "$arg" in
+    --bench) with_bench=1 ;;
+    *) echo "setup.sh: unknown option '$arg' (known: --bench)" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '\n==> %s\n' "$*"; }
+
+# System packages: compilers, CMake, oneDNN 2.x (CPU backend), Gloo (collectives across CPU processes).
+apt_packages=(cmake g++ make ninja-build pkg-config libdnnl-dev libgloo-dev python3 python3-pip)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  say "installing system packages: ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  say "system packages present"
+fi
+
+# Python wheels, offline where the machine has local wheel indexes.
+pip_install() {
+  local args=()
+  for index in /opt/pypi-more/simple /opt/pypi/simple; do
+    if [ -d "$index" ]; then
+      if ((${#args[@]} == 0)); then args+=(--index-url "file://$index"); else args+=(--extra-index-url "file://$index"); fi
+    fi
+  done
+  python3 -m pip install -q --disable-pip-version-check "${args[@]}" "$@"
+}
+if ((with_bench)); then
+  if python3 -c 'import torch' 2>/dev/null; then say "PyTorch present (benchmark baseline)"; else say "installing PyTorch CPU (benchmark baseline)"; pip_install torch; fi
+fi
+
+say "npm ci (builds the native addon and the TypeScript)"
+npm ci --no-audit --no-fund
+
+say "checking the installation"
+node bin/resnet-node.js doctor
