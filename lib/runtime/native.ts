@@ -28,8 +28,12 @@ export interface NativeProgramHandle {
 export interface ValueSpec {
   shape: readonly number[];
   dtype: NativeDType;
-  /** Byte offset in the program's arena; absent for values bound at run time. */
+  /**
+   * Where the value lives: bound at run time (no `offset`), at byte `offset` of the program's arena,
+   * or — with `viewOf` — at byte `offset` (default 0) inside an earlier value.
+   */
   offset?: number;
+  viewOf?: number;
 }
 
 export interface OpSpec {

@@ -109,8 +109,10 @@ ProgramSpec readSpec(Napi::Env env, Napi::Object spec) {
     ValueSpec value;
     value.shape = readShape(env, v.Get("shape"), "value " + std::to_string(i));
     value.dtype = parseDType(readString(env, v.Get("dtype"), "value dtype"));
-    value.external = !v.Has("offset") || v.Get("offset").IsUndefined() || v.Get("offset").IsNull();
-    if (!value.external) value.arenaOffset = static_cast<size_t>(v.Get("offset").As<Napi::Number>().Int64Value());
+    auto present = [&](const char* key) { return v.Has(key) && !v.Get(key).IsUndefined() && !v.Get(key).IsNull(); };
+    if (present("viewOf")) value.viewOf = v.Get("viewOf").As<Napi::Number>().Int32Value();
+    value.external = !present("offset") || value.viewOf >= 0;
+    if (present("offset")) value.arenaOffset = static_cast<size_t>(v.Get("offset").As<Napi::Number>().Int64Value());
     out.values.push_back(std::move(value));
   }
   Napi::Array ops = spec.Get("ops").As<Napi::Array>();

@@ -9,12 +9,23 @@ namespace rn {
 Program::Program(Device& device, ProgramSpec spec) : device_(device), spec_(std::move(spec)) {
   const auto& registry = KernelRegistry::of(device_.backend());
   const int nValues = static_cast<int>(spec_.values.size());
-  for (const auto& value : spec_.values) {
+  for (int id = 0; id < nValues; ++id) {
+    const auto& value = spec_.values[id];
     for (auto d : value.shape) {
       RN_CHECK(d >= 0, code::kInvalidArgument, "", "negative dimension in value shape " + shapeString(value.shape));
     }
-    if (!value.external) {
-      size_t end = value.arenaOffset + static_cast<size_t>(numel(value.shape)) * dtypeSize(value.dtype);
+    const size_t bytes = static_cast<size_t>(numel(value.shape)) * dtypeSize(value.dtype);
+    if (value.viewOf >= 0) {
+      RN_CHECK(value.viewOf < id, code::kInvalidArgument, "",
+               "value " + std::to_string(id) + " is a view of a later value " + std::to_string(value.viewOf));
+      const auto& base = spec_.values[value.viewOf];
+      const size_t baseBytes = static_cast<size_t>(numel(base.shape)) * dtypeSize(base.dtype);
+      RN_CHECK(value.arenaOffset + bytes <= baseBytes, code::kInvalidArgument, "",
+               "view " + std::to_string(id) + " " + shapeString(value.shape) + " at byte " +
+                   std::to_string(value.arenaOffset) + " ends past its base value " + std::to_string(value.viewOf) +
+                   " (" + std::to_string(baseBytes) + " bytes)");
+    } else if (!value.external) {
+      size_t end = value.arenaOffset + bytes;
       RN_CHECK(end <= spec_.arenaBytes, code::kInvalidArgument, "",
                "value of shape " + shapeString(value.shape) + " at arena offset " + std::to_string(value.arenaOffset) +
                    " ends past the arena (" + std::to_string(spec_.arenaBytes) + " bytes)");
@@ -28,13 +39,14 @@ Program::Program(Device& device, ProgramSpec spec) : device_(device), spec_(std:
   }
   std::vector<bool> seen(nValues, false);
   for (int id : spec_.externals) {
-    RN_CHECK(id >= 0 && id < nValues && spec_.values[id].external, code::kInvalidArgument, "",
+    RN_CHECK(id >= 0 && id < nValues && spec_.values[id].external && spec_.values[id].viewOf < 0,
+             code::kInvalidArgument, "",
              "external binding " + std::to_string(id) + " is not an external value");
     RN_CHECK(!seen[id], code::kInvalidArgument, "", "value " + std::to_string(id) + " is bound twice");
     seen[id] = true;
   }
   for (int id = 0; id < nValues; ++id) {
-    RN_CHECK(!spec_.values[id].external || seen[id], code::kInvalidArgument, "",
+    RN_CHECK(!spec_.values[id].external || spec_.values[id].viewOf >= 0 || seen[id], code::kInvalidArgument, "",
              "external value " + std::to_string(id) + " has no binding");
   }
 }
@@ -49,7 +61,8 @@ void Program::instantiate() {
   if (spec_.arenaBytes > 0) {
     arena_ = std::make_shared<Storage>(&device_, spec_.arenaBytes);
     for (size_t i = 0; i < spec_.values.size(); ++i) {
-      if (!spec_.values[i].external) refs_[i].ptr = static_cast<char*>(arena_->data()) + spec_.values[i].arenaOffset;
+      const auto& v = spec_.values[i];
+      if (!v.external && v.viewOf < 0) refs_[i].ptr = static_cast<char*>(arena_->data()) + v.arenaOffset;
     }
   }
   kernels_.clear();
@@ -79,6 +92,11 @@ void Program::run(const std::vector<Tensor>& externals) {
              "bound tensor " + std::to_string(i) + " is " + dtypeName(t.dtype) + shapeString(t.shape) +
                  " but the program expects " + dtypeName(value.dtype) + shapeString(value.shape));
     refs_[spec_.externals[i]].ptr = t.data();
+  }
+  // Views follow their bases, which come earlier in the value list.
+  for (size_t i = 0; i < spec_.values.size(); ++i) {
+    const auto& v = spec_.values[i];
+    if (v.viewOf >= 0) refs_[i].ptr = static_cast<char*>(refs_[v.viewOf].ptr) + v.arenaOffset;
   }
   KernelArgs args{{}, {}, device_};
   for (size_t k = 0; k < kernels_.size(); ++k) {

@@ -16,8 +16,9 @@ class Device;
 struct ValueSpec {
   Shape shape;
   DType dtype = DType::F32;
-  bool external = true;     // bound per run; otherwise a slice of the program's arena
-  size_t arenaOffset = 0;   // bytes, when !external
+  bool external = true;     // bound per run; otherwise a slice of the arena or a view of another value
+  size_t arenaOffset = 0;   // bytes into the arena, or into `viewOf` for a view
+  int viewOf = -1;          // a view shares the memory of an earlier value (flat parameters, reshapes)
 };
 
 struct OpSpec {
