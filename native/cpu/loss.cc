@@ -9,12 +9,12 @@ namespace rn::cpu {
 namespace {
 
 // Checked serially before any parallel work, so the throw never crosses an OpenMP region.
-void checkLabels(const std::string& op, const int32_t* labels, int64_t n, int64_t k) {
+void checkLabels(const std::string& op, const char* rowsName, const int32_t* labels, int64_t n, int64_t k) {
   for (int64_t i = 0; i < n; ++i) {
     if (labels[i] < 0 || labels[i] >= k) {
       RN_THROW(code::kInvalidArgument, op,
                "label " + std::to_string(labels[i]) + " at index " + std::to_string(i) + " is outside [0, " +
-                   std::to_string(k) + ") for logits of shape [" + std::to_string(n) + "," + std::to_string(k) + "]");
+                   std::to_string(k) + ") for " + rowsName + " of shape [" + std::to_string(n) + "," + std::to_string(k) + "]");
     }
   }
 }
@@ -37,7 +37,7 @@ class SoftmaxCrossEntropyForward : public Kernel {
     float* losses = a.out[1].f32();
     float* probs = a.out[2].f32();
     const int64_t n = a.in[0].dim(0), k = a.in[0].dim(1);
-    checkLabels(op_, labels, n, k);
+    checkLabels(op_, "logits", labels, n, k);
     double total = 0;
 #pragma omp parallel for schedule(static) reduction(+ : total)
     for (int64_t i = 0; i < n; ++i) {
@@ -75,7 +75,7 @@ class SoftmaxCrossEntropyBackward : public Kernel {
     const float dloss = a.in[2].f32()[0];
     float* dlogits = a.out[0].f32();
     const int64_t n = a.in[0].dim(0), k = a.in[0].dim(1);
-    checkLabels(op_, labels, n, k);
+    checkLabels(op_, "probs", labels, n, k);
     const float scale = static_cast<float>(static_cast<double>(dloss) / static_cast<double>(n));
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; ++i) {
