@@ -1,0 +1,261 @@
+// A model on a device: flat parameter/gradient/state tensors and compiled train and eval programs,
+// one per batch size. A step is: copy the batch in, one program run, read back loss and hit counts.
+import { buildTrainingGraph } from '../graph/autograd.js';
+import { type CompiledProgram, type FlatLayout, type MemoryReport, type OptimizerSpec, compileGraph, flatLayout } from '../graph/compile.js';
+import type { IRGraph, IRNode, IRValue } from '../graph/ir.js';
+import { type Module, trace } from '../nn/module.js';
+import type { InitialValue } from '../nn/module.js';
+import { Device, cpu } from '../runtime/device.js';
+import { ResnetError, expected, formatShape } from '../runtime/errors.js';
+import { Program } from '../runtime/program.js';
+import { Tensor } from '../runtime/tensor.js';
+
+export interface ModelRuntimeOptions {
+  /** Input shape without the batch dimension, e.g. [3, 32, 32]. */
+  inputShape: readonly number[];
+  device?: string | Device;
+  optimizer: OptimizerSpec;
+  /** Parameter names excluded from weight decay. */
+  noDecay?: ReadonlySet<string>;
+  /** false compiles with every activation in its own buffer (for checks). */
+  plan?: boolean;
+  /** Top-k accuracies to count; k above the class count is clamped. */
+  topk?: readonly number[];
+  /** Seed of the dropout masks (varied per step). */
+  dropoutSeed?: number;
+}
+
+export interface StepResult {
+  /** Mean loss over the batch. */
+  loss: number;
+  /** Correct predictions per entry of `topk`. */
+  correct: number[];
+  size: number;
+}
+
+interface CompiledEntry {
+  compiled: CompiledProgram;
+  program: Program;
+  /** Per-program tensors (input, labels, outputs), by binding name. */
+  own: Map<string, Tensor>;
+}
+
+export class ModelRuntime {
+  readonly module: Module;
+  readonly device: Device;
+  readonly layout: FlatLayout;
+  readonly options: ModelRuntimeOptions;
+  readonly classes: number;
+  readonly topk: number[];
+  /** Optimizer steps taken (the `step` of the update rule; also BN's num_batches_tracked). */
+  step = 0;
+  readonly params: Tensor;
+  readonly grads: Tensor;
+  readonly buffers: Tensor | undefined;
+  readonly states: Tensor[];
+  readonly #hyper: Tensor;
+  readonly #one: Tensor;
+  readonly #seed: Tensor;
+  readonly #programs = new Map<string, CompiledEntry>();
+  #disposed = false;
+
+  constructor(module: Module, options: ModelRuntimeOptions) {
+    this.module = module;
+    this.options = options;
+    this.device = Device.from(options.device ?? cpu);
+    const probe = trace(module, options.inputShape, { mode: 'train', batch: 2 });
+    const out = probe.graph.values[probe.output];
+    if (out.shape.length !== 2) {
+      throw expected('RN_SHAPE_MISMATCH', 'ModelRuntime', 'model output', 'logits [N, classes]', formatShape(out.shape));
+    }
+    this.classes = out.shape[1];
+    this.topk = (options.topk ?? [1, 5]).map((k) => Math.min(k, this.classes));
+    this.layout = flatLayout(probe.graph, options.noDecay);
+    const dev = { device: this.device };
+    this.params = Tensor.zeros([this.layout.paramCount], dev);
+    this.grads = Tensor.zeros([this.layout.paramCount], dev);
+    this.buffers = this.layout.bufferCount > 0 ? Tensor.zeros([this.layout.bufferCount], dev) : undefined;
+    this.states = Array.from({ length: options.optimizer.states }, () => Tensor.zeros([this.layout.paramCount], dev));
+    this.#hyper = Tensor.zeros([2], dev);
+    this.#one = Tensor.fromArray(Float32Array.of(1), [1], dev);
+    this.#seed = Tensor.zeros([1], { ...dev, dtype: 'int64' });
+  }
+
+  /** Writes initial or loaded values (parameters and float buffers, by state-dict name). */
+  async load(state: ReadonlyMap<string, InitialValue>, { strict = true }: { strict?: boolean } = {}): Promise<void> {
+    const params = new Float32Array(this.layout.paramCount);
+    for (const p of this.layout.params) {
+      const v = state.get(p.name);
+      if (!v) {
+        if (strict) throw new ResnetError('RN_INVALID_ARGUMENT', `missing parameter '${p.name}'`, 'ModelRuntime.load');
+        continue;
+      }
+      if (!(v instanceof Float32Array) || v.length !== p.size) {
+        throw expected('RN_SHAPE_MISMATCH', 'ModelRuntime.load', `parameter '${p.name}'`, `${p.size} float32 values ${formatShape(p.shape)}`, `${v.length} ${v.constructor.name}`);
+      }
+      params.set(v, p.offset);
+    }
+    await this.params.write(params);
+    if (this.buffers) {
+      const buffers = new Float32Array(this.layout.bufferCount);
+      for (const b of this.layout.buffers) {
+        const v = state.get(b.name);
+        if (!v) {
+          if (strict) throw new ResnetError('RN_INVALID_ARGUMENT', `missing buffer '${b.name}'`, 'ModelRuntime.load');
+          continue;
+        }
+        if (!(v instanceof Float32Array) || v.length !== b.size) {
+          throw expected('RN_SHAPE_MISMATCH', 'ModelRuntime.load', `buffer '${b.name}'`, `${b.size} float32 values`, `${v.length}`);
+        }
+        buffers.set(v, b.offset);
+      }
+      await this.buffers.write(buffers);
+    }
+    const tracked = [...state.entries()].find(([k]) => k.endsWith('num_batches_tracked'));
+    if (tracked && tracked[1] instanceof BigInt64Array) this.step = Number(tracked[1][0]);
+  }
+
+  /** Parameters and buffers by state-dict name (torchvision keys), num_batches_tracked included. */
+  async stateDict(): Promise<Map<string, InitialValue>> {
+    const out = new Map<string, InitialValue>();
+    const params = (await this.params.toArray()) as Float32Array;
+    const buffers = this.buffers ? ((await this.buffers.toArray()) as Float32Array) : new Float32Array(0);
+    const flat = new Map<string, Float32Array>();
+    for (const p of this.layout.params) flat.set(p.name, params.slice(p.offset, p.offset + p.size));
+    for (const b of this.layout.buffers) flat.set(b.name, buffers.slice(b.offset, b.offset + b.size));
+    for (const key of this.module.stateDictKeys()) {
+      const v = flat.get(key);
+      if (v) out.set(key, v);
+      else if (key.endsWith('num_batches_tracked')) out.set(key, BigInt64Array.of(BigInt(this.step)));
+    }
+    return out;
+  }
+
+  /** Optimizer state as flat arrays (state0…), in the layout's parameter order. */
+  async optimizerState(): Promise<Float32Array[]> {
+    return Promise.all(this.states.map(async (s) => (await s.toArray()) as Float32Array));
+  }
+
+  async loadOptimizerState(states: readonly Float32Array[]): Promise<void> {
+    if (states.length !== this.states.length) {
+      throw expected('RN_INVALID_ARGUMENT', 'loadOptimizerState', 'state buffers', `${this.states.length}`, `${states.length}`);
+    }
+    await Promise.all(states.map((s, i) => this.states[i].write(s)));
+  }
+
+  /** Fills every optimizer state buffer with `value` (Adagrad's initial accumulator). */
+  async fillOptimizerState(value: number): Promise<void> {
+    await Promise.all(this.states.map((s) => s.write(new Float32Array(this.layout.paramCount).fill(value))));
+  }
+
+  /** The training graph for batch size `batch` (before compilation): for memory reports and tests. */
+  trainingGraph(batch: number): IRGraph {
+    const { graph, output } = trace(this.module, this.options.inputShape, { mode: 'train', batch });
+    const labels = graph.label('labels', [batch]);
+    return buildTrainingGraph(graph, output, labels, this.topk);
+  }
+
+  evaluationGraph(batch: number): IRGraph & { loss: number; correct: number } {
+    const { graph, output } = trace(this.module, this.options.inputShape, { mode: 'eval', batch });
+    const labels = graph.label('labels', [batch]);
+    const values: IRValue[] = graph.values.map((v) => ({ ...v }));
+    const nodes: IRNode[] = [...graph.nodes];
+    const add = (shape: number[], dtype: 'float32' | 'int32', kind: 'output' | 'aux', name: string) => {
+      values.push({ id: values.length, shape, dtype, kind, name });
+      return values.length - 1;
+    };
+    const loss = add([1], 'float32', 'output', 'loss');
+    const losses = add([batch], 'float32', 'aux', 'losses');
+    const probs = add([batch, this.classes], 'float32', 'aux', 'probs');
+    nodes.push({ op: 'softmax_cross_entropy_forward', inputs: [output, labels], outputs: [loss, losses, probs], attrs: {} });
+    const correct = add([this.topk.length], 'int32', 'output', 'correct');
+    nodes.push({ op: 'topk_correct', inputs: [output, labels], outputs: [correct], attrs: { ks: this.topk } });
+    return { values, nodes, loss, correct };
+  }
+
+  memory(batch: number): MemoryReport {
+    return compileGraph(this.trainingGraph(batch), { layout: this.layout, optimizer: this.options.optimizer, plan: this.options.plan }).memory;
+  }
+
+  #entry(mode: 'train' | 'eval', batch: number): CompiledEntry {
+    const key = `${mode}:${batch}`;
+    let entry = this.#programs.get(key);
+    if (entry) return entry;
+    const graph = mode === 'train' ? this.trainingGraph(batch) : this.evaluationGraph(batch);
+    const compiled = compileGraph(graph, {
+      layout: this.layout,
+      optimizer: mode === 'train' ? this.options.optimizer : undefined,
+      plan: this.options.plan,
+    });
+    const own = new Map<string, Tensor>();
+    for (const b of compiled.bindingValues) {
+      if (['params', 'grads', 'buffers', 'hyper', 'one', 'dropout_seed'].includes(b.name) || /^state\d+$/.test(b.name)) continue;
+      own.set(b.name, Tensor.empty(b.shape, { dtype: b.dtype, device: this.device }));
+    }
+    entry = { compiled, program: new Program(this.device, compiled.spec), own };
+    this.#programs.set(key, entry);
+    return entry;
+  }
+
+  #bound(entry: CompiledEntry): Tensor[] {
+    return entry.compiled.bindings.map((name) => {
+      switch (name) {
+        case 'params': return this.params;
+        case 'grads': return this.grads;
+        case 'buffers': return this.buffers!;
+        case 'hyper': return this.#hyper;
+        case 'one': return this.#one;
+        case 'dropout_seed': return this.#seed;
+        default: {
+          const state = /^state(\d+)$/.exec(name);
+          if (state) return this.states[Number(state[1])];
+          return entry.own.get(name)!;
+        }
+      }
+    });
+  }
+
+  #checkBatch(op: string, x: Float32Array, labels: Int32Array): number {
+    if (this.#disposed) throw new ResnetError('RN_DISPOSED', 'the model runtime has been disposed', op);
+    const per = this.options.inputShape.reduce((a, b) => a * b, 1);
+    const size = labels.length;
+    if (size < 1 || x.length !== size * per) {
+      throw expected('RN_SHAPE_MISMATCH', op, 'batch', `${size}×${formatShape(this.options.inputShape)} floats for ${size} labels`, `${x.length} floats`);
+    }
+    return size;
+  }
+
+  async #run(mode: 'train' | 'eval', x: Float32Array, labels: Int32Array): Promise<StepResult> {
+    const size = this.#checkBatch(mode === 'train' ? 'trainStep' : 'evalStep', x, labels);
+    const entry = this.#entry(mode, size);
+    // Queued in order on the device's worker: the copies land before the program reads them.
+    const writes = [entry.own.get('input')!.write(x), entry.own.get('labels')!.write(labels)];
+    const run = entry.program.run(this.#bound(entry));
+    const [loss, correct] = await Promise.all([entry.own.get('loss')!.toArray(), entry.own.get('correct')!.toArray(), ...writes, run]);
+    return { loss: (loss as Float32Array)[0], correct: Array.from(correct as Int32Array), size };
+  }
+
+  /** One optimizer step on a batch at learning rate `lr`. */
+  async trainStep(x: Float32Array, labels: Int32Array, lr: number): Promise<StepResult> {
+    this.step += 1;
+    const hyper = this.#hyper.write(Float32Array.of(lr, this.step));
+    const seed = this.#seed.write(BigInt64Array.of(BigInt((this.options.dropoutSeed ?? 0) * 1_000_003 + this.step)));
+    const [result] = await Promise.all([this.#run('train', x, labels), hyper, seed]);
+    return result;
+  }
+
+  /** Loss and hit counts on a batch in evaluation mode (running BN statistics, no update). */
+  async evalStep(x: Float32Array, labels: Int32Array): Promise<StepResult> {
+    return this.#run('eval', x, labels);
+  }
+
+  dispose(): void {
+    this.#disposed = true;
+    for (const e of this.#programs.values()) {
+      e.program.dispose();
+      for (const t of e.own.values()) t.dispose();
+    }
+    this.#programs.clear();
+    for (const t of [this.params, this.grads, this.buffers, ...this.states, this.#hyper, this.#one, this.#seed]) t?.dispose();
+  }
+}
