@@ -4,7 +4,7 @@
 Each 8x8 image (values 0..16) is upscaled bilinearly to 32x32 (half-pixel centres, edges clamped, as
 OpenCV/PIL resize), scaled to 0..255 and written as a CIFAR-10 record: 1 label byte, then the R, G and
 B planes (32x32 bytes each, all three the same gray). A seeded, stratified split keeps 30 images of each
-class for the test set. Run from the repository root: python3 scripts/make-digits.py
+class for the test set. Usage: python3 scripts/make-digits.py (needs numpy and scikit-learn).
 """
 import gzip
 import os
