@@ -1,0 +1,157 @@
+// `resnet-node train`: fb.resnet.torch's options and defaults, on the bundled digits by default.
+import { resolve } from 'node:path';
+
+import { loadCifar } from '../data/cifar.js';
+import type { Dataset } from '../data/cifar.js';
+import { loadDigits } from '../data/digits.js';
+import { resnet } from '../models/resnet.js';
+import { OPTIMIZERS, type OptimizerName } from '../optim/optimizers.js';
+import type { ScheduleName } from '../optim/schedule.js';
+import { ResnetError } from '../runtime/errors.js';
+import { native } from '../runtime/native.js';
+import { readLatest } from '../train/checkpoint.js';
+import { attachProgress } from '../train/progress.js';
+import { Trainer } from '../train/trainer.js';
+import { type OptionDefs, type ParsedOptions, formatHelp, parseOptions } from './args.js';
+
+export const trainOptions = {
+  dataset: { type: 'string', default: 'digits', choices: ['digits', 'cifar10', 'cifar100', 'imagenet', 'folder'], help: 'dataset (digits: the bundled UCI digits at 32×32)' },
+  data: { type: 'string', default: '', help: 'dataset folder (CIFAR: the binary files; not needed for digits)' },
+  depth: { type: 'integer', default: 0, min: 0, help: 'ResNet depth; 0: 20 for CIFAR-style sets, 34 for ImageNet (fb.resnet.torch)' },
+  netType: { type: 'string', default: 'resnet', choices: ['resnet', 'preresnet'], help: 'post- or pre-activation residual units' },
+  shortcutType: { type: 'string', default: '', choices: ['', 'A', 'B', 'C'], help: 'shortcut type; empty: A for CIFAR-style sets, B for ImageNet' },
+  bnPlacement: { type: 'string', default: 'beforeAdd', choices: ['beforeAdd', 'afterAdd'], help: 'ablation: batch norm before or after the addition' },
+  reluAfterAdd: { type: 'boolean', default: true, help: 'ablation: ReLU after the addition (--reluAfterAdd false for none)' },
+  bottleneckStride: { type: 'string', default: '3x3', choices: ['3x3', '1x1'], help: 'bottleneck stride on the 3×3 (fb.resnet.torch) or first 1×1 conv' },
+  zeroInitLastBN: { type: 'boolean', default: false, help: "γ = 0 for each residual branch's last batch norm" },
+  batchSize: { type: 'integer', default: 0, min: 0, help: 'mini-batch size; 0: 128 for CIFAR-style sets, 32 for ImageNet' },
+  nEpochs: { type: 'integer', default: 0, min: 0, help: 'epochs; 0: 90 ImageNet, 164 CIFAR, 12 digits' },
+  LR: { type: 'number', default: 0.1, min: 0, help: 'initial learning rate' },
+  momentum: { type: 'number', default: 0.9, min: 0, help: 'momentum (SGD, RMSprop)' },
+  weightDecay: { type: 'number', default: 1e-4, min: 0, help: 'weight decay' },
+  nesterov: { type: 'boolean', default: true, help: 'Nesterov momentum for SGD (fb.resnet.torch)' },
+  optimizer: { type: 'string', default: 'sgd', choices: OPTIMIZERS, help: 'optimizer' },
+  decayNormAndBias: { type: 'boolean', default: true, help: 'weight decay on BN γ/β and biases too (fb.resnet.torch); false excludes them' },
+  schedule: { type: 'string', default: 'fb', choices: ['fb', 'step', 'multistep', 'cosine', 'constant'], help: "learning-rate schedule (fb: the dataset's recipe)" },
+  milestones: { type: 'string', default: '', help: 'multistep: comma-separated epochs where the rate is multiplied by --gamma' },
+  stepSize: { type: 'integer', default: 30, min: 1, help: 'step: epochs between rate drops' },
+  gamma: { type: 'number', default: 0.1, min: 0, help: 'step/multistep: rate multiplier' },
+  warmupEpochs: { type: 'number', default: 0, min: 0, help: 'linear learning-rate warm-up, in epochs' },
+  save: { type: 'string', default: 'checkpoints', help: 'checkpoint folder (every epoch: latest, and model_best)' },
+  resume: { type: 'string', default: '', help: 'resume from the latest checkpoint in this folder' },
+  retrain: { type: 'string', default: '', help: 'start from these weights (safetensors, torchvision keys)' },
+  testOnly: { type: 'boolean', default: false, help: 'only evaluate (with --resume or --retrain) and print top-1/top-5' },
+  manualSeed: { type: 'integer', default: 0, min: 0, help: 'random seed (initialisation, data order, augmentation)' },
+  device: { type: 'string', default: 'cpu', help: "device: 'cpu' or 'cuda:N'" },
+  threads: { type: 'integer', default: 0, min: 0, help: 'CPU backend threads; 0: all cores (or RN_NUM_THREADS)' },
+  json: { type: 'boolean', default: false, help: 'JSON lines on stdout; the last is {"event":"end",…}' },
+  quiet: { type: 'boolean', default: false, help: 'print only the final result' },
+  help: { type: 'boolean', default: false, help: 'show this help' },
+} as const satisfies OptionDefs;
+
+export type TrainCliOptions = ParsedOptions<typeof trainOptions>;
+
+const CIFAR_LIKE = new Set(['digits', 'cifar10', 'cifar100']);
+
+async function loadDataset(o: TrainCliOptions): Promise<Dataset> {
+  if (o.dataset === 'digits') return loadDigits();
+  if (o.dataset === 'cifar10' || o.dataset === 'cifar100') {
+    if (!o.data) throw new ResnetError('RN_INVALID_ARGUMENT', `--dataset ${o.dataset} needs --data DIR holding the CIFAR binary files`);
+    return loadCifar(resolve(o.data), { dataset: o.dataset });
+  }
+  throw new ResnetError(
+    'RN_INVALID_ARGUMENT',
+    `--dataset ${o.dataset} (image folders, ImageNet layout) is not available yet; use digits, cifar10 or cifar100`,
+  );
+}
+
+/** Builds the Trainer a `train` command line describes (shared with tests and `bench train`). */
+export async function trainerFromOptions(o: TrainCliOptions): Promise<Trainer> {
+  const data = await loadDataset(o);
+  const cifarLike = CIFAR_LIKE.has(o.dataset);
+  const depth = o.depth || (cifarLike ? 20 : 34);
+  const model = resnet({
+    depth,
+    dataset: cifarLike ? (o.dataset === 'cifar100' ? 'cifar100' : 'cifar10') : 'imagenet',
+    numClasses: data.classes,
+    netType: o.netType as 'resnet' | 'preresnet',
+    shortcutType: (o.shortcutType || undefined) as 'A' | 'B' | 'C' | undefined,
+    bnPlacement: o.bnPlacement as 'beforeAdd' | 'afterAdd',
+    reluAfterAdd: o.reluAfterAdd,
+    bottleneckStride: o.bottleneckStride as '3x3' | '1x1',
+    zeroInitLastBN: o.zeroInitLastBN,
+  });
+  const epochs = o.nEpochs || (o.dataset === 'digits' ? 12 : cifarLike ? 164 : 90);
+  const milestones = o.milestones ? o.milestones.split(',').map((m) => Number(m.trim())) : undefined;
+  if (milestones?.some((m) => !Number.isInteger(m) || m < 1)) {
+    throw new ResnetError('RN_INVALID_ARGUMENT', `train: Expected comma-separated epochs ≥ 1 for --milestones but received '${o.milestones}'`);
+  }
+  const config = {
+    dataset: o.dataset, depth, netType: o.netType, shortcutType: o.shortcutType, bnPlacement: o.bnPlacement, reluAfterAdd: o.reluAfterAdd,
+    bottleneckStride: o.bottleneckStride, zeroInitLastBN: o.zeroInitLastBN, optimizer: o.optimizer,
+  };
+  if (o.resume && !o.testOnly) {
+    const saved = await readLatest(resolve(o.resume));
+    for (const [key, value] of Object.entries(config)) {
+      if (key in saved.config && saved.config[key] !== value) {
+        throw new ResnetError('RN_INVALID_ARGUMENT', `--resume ${o.resume}: the checkpoint was trained with --${key} ${String(saved.config[key])}, not ${String(value)}`);
+      }
+    }
+  }
+  return new Trainer({
+    model,
+    data,
+    batchSize: o.batchSize || (cifarLike ? 128 : 32),
+    epochs,
+    schedule: {
+      name: o.schedule as ScheduleName, lr: o.LR, dataset: o.dataset as 'digits', milestones, stepSize: o.stepSize, gamma: o.gamma,
+      warmupEpochs: o.warmupEpochs,
+    },
+    optimizer: {
+      name: o.optimizer as OptimizerName, momentum: o.momentum, nesterov: o.optimizer === 'sgd' ? o.nesterov && o.momentum > 0 : undefined,
+      weightDecay: o.weightDecay, decayNormAndBias: o.decayNormAndBias,
+    },
+    device: o.device,
+    save: o.save ? resolve(o.save) : undefined,
+    resume: o.resume ? resolve(o.resume) : undefined,
+    weights: o.retrain ? resolve(o.retrain) : undefined,
+    seed: o.manualSeed,
+    config,
+  });
+}
+
+export async function train(argv: readonly string[]): Promise<number> {
+  const { options: o, positionals } = parseOptions(argv, trainOptions, 'train');
+  if (o.help) {
+    console.log(formatHelp('train', 'Trains a ResNet (fb.resnet.torch options). With no options: CIFAR ResNet-20 on the bundled digits, on the CPU.', trainOptions));
+    return 0;
+  }
+  if (positionals.length) throw new ResnetError('RN_INVALID_ARGUMENT', `train: unexpected argument '${positionals[0]}' (options start with --)`);
+  if (o.threads) native().setNumThreads(o.threads);
+  if (o.testOnly && !o.resume && !o.retrain) throw new ResnetError('RN_INVALID_ARGUMENT', 'train: --testOnly needs --resume DIR or --retrain FILE');
+  const trainer = await trainerFromOptions(o);
+  const mode = o.json ? 'json' : o.quiet ? 'quiet' : process.stderr.isTTY ? 'tty' : 'lines';
+  attachProgress(trainer, mode);
+  let stopping = false;
+  const onSignal = () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    console.error('\nresnet-node train: interrupted; the last finished epoch is in the checkpoint folder (Ctrl-C again to force)');
+    process.exit(130);
+  };
+  process.on('SIGINT', onSignal);
+  try {
+    if (o.testOnly) {
+      await trainer.prepare();
+      const r = await trainer.evaluate();
+      if (o.json) console.log(JSON.stringify({ event: 'end', testTop1: r.top1, testTop5: r.top5, testLoss: r.loss }));
+      else console.log(`test top-1 error ${r.top1.toFixed(2)}%  top-5 ${r.top5.toFixed(2)}%  loss ${r.loss.toFixed(4)}`);
+      return 0;
+    }
+    await trainer.fit();
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    trainer.dispose();
+  }
+}

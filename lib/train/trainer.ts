@@ -1,0 +1,209 @@
+// The training loop: epochs of batches through a ModelRuntime, validation every epoch, checkpoints,
+// exact resume — reported through typed events so the CLI, loggers and users all see the same thing.
+import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+
+import { BatchLoader } from '../data/loader.js';
+import type { Dataset } from '../data/cifar.js';
+import type { Module } from '../nn/module.js';
+import { type OptimizerOptions, optimizerSpec } from '../optim/optimizers.js';
+import { type ScheduleOptions, learningRate } from '../optim/schedule.js';
+import type { Device } from '../runtime/device.js';
+import { ResnetError, expected } from '../runtime/errors.js';
+import { Rng } from '../data/random.js';
+import { type TrainerState, loadOptimizerState, loadWeights, modelTensors, readLatest, saveCheckpoint } from './checkpoint.js';
+import { ModelRuntime } from './model.js';
+
+export interface StartEvent { epochs: number; startEpoch: number; batchesPerEpoch: number; params: number; trainImages: number; testImages: number; device: string }
+export interface BatchEvent { epoch: number; batch: number; batches: number; loss: number; top1: number; top5: number; lr: number; imagesPerSec: number; etaSec: number }
+export interface EpochEvent { epoch: number; trainLoss: number; trainTop1: number; trainTop5: number; lr: number; seconds: number; imagesPerSec: number }
+export interface ValidationEvent { epoch: number; loss: number; top1: number; top5: number; best: boolean }
+export interface CheckpointEvent { epoch: number; path: string; best: boolean }
+export interface EndEvent { epochs: number; testTop1: number; testTop5: number; testLoss: number; trainLoss: number; bestTop1: number | null; bestEpoch: number | null; seconds: number }
+
+/** Errors are percentages (100 − accuracy), as fb.resnet.torch prints them. */
+export interface TrainerEvents {
+  start: [StartEvent];
+  batch: [BatchEvent];
+  epoch: [EpochEvent];
+  validation: [ValidationEvent];
+  checkpoint: [CheckpointEvent];
+  end: [EndEvent];
+}
+
+export interface TrainerOptions {
+  model: Module;
+  data: Dataset;
+  batchSize?: number;
+  epochs: number;
+  schedule: Omit<ScheduleOptions, 'epochs'>;
+  optimizer: OptimizerOptions;
+  device?: string | Device;
+  /** Checkpoint folder (created); none: no checkpoints. */
+  save?: string;
+  /** Continue from the latest checkpoint in this folder. */
+  resume?: string;
+  /** Start from these weights (safetensors, torchvision keys); the optimizer starts fresh. */
+  weights?: string;
+  seed?: number;
+  /** Recorded in checkpoints so a resumed run can check it is the same run. */
+  config?: Record<string, unknown>;
+}
+
+/** Mean-of-batches accumulator weighted by batch size; errors in percent. */
+class Meter {
+  images = 0;
+  loss = 0;
+  hits: number[] = [0, 0];
+  add(loss: number, correct: readonly number[], size: number): void {
+    this.images += size;
+    this.loss += loss * size;
+    correct.forEach((c, i) => (this.hits[i] = (this.hits[i] ?? 0) + c));
+  }
+  get meanLoss(): number { return this.images ? this.loss / this.images : NaN; }
+  error(i: number): number { return this.images ? 100 * (1 - this.hits[i] / this.images) : NaN; }
+}
+
+export class Trainer extends EventEmitter<TrainerEvents> {
+  readonly options: TrainerOptions;
+  readonly batchSize: number;
+  #runtime: ModelRuntime | undefined;
+
+  constructor(options: TrainerOptions) {
+    super();
+    const batchSize = options.batchSize ?? 128;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw expected('RN_INVALID_ARGUMENT', 'Trainer', 'batchSize', 'an integer ≥ 1', String(batchSize));
+    if (!Number.isInteger(options.epochs) || options.epochs < 1) throw expected('RN_INVALID_ARGUMENT', 'Trainer', 'epochs', 'an integer ≥ 1', String(options.epochs));
+    this.options = options;
+    this.batchSize = batchSize;
+  }
+
+  get runtime(): ModelRuntime | undefined {
+    return this.#runtime;
+  }
+
+  #makeRuntime(): ModelRuntime {
+    const { model, data, optimizer } = this.options;
+    const noDecay = optimizer.decayNormAndBias === false ? new Set(model.namedParameters().filter((p) => p.noWeightDecay).map((p) => p.name)) : new Set<string>();
+    return new ModelRuntime(model, {
+      inputShape: [data.train.channels, data.train.height, data.train.width],
+      device: this.options.device,
+      optimizer: optimizerSpec(optimizer),
+      noDecay,
+      dropoutSeed: this.options.seed ?? 0,
+    });
+  }
+
+  /** Validation over the whole test set: loss and top-1/top-5 error (%). */
+  async evaluate(runtime = this.#runtime): Promise<{ loss: number; top1: number; top5: number }> {
+    if (!runtime) throw new ResnetError('RN_INVALID_ARGUMENT', 'nothing to evaluate: call fit() or load weights first', 'Trainer.evaluate');
+    const loader = new BatchLoader(this.options.data.test, { batchSize: this.batchSize, normalization: this.options.data.normalization, train: false });
+    const meter = new Meter();
+    for await (const batch of loader.epoch()) {
+      const r = await runtime.evalStep(batch.x, batch.y);
+      meter.add(r.loss, r.correct, r.size);
+    }
+    return { loss: meter.meanLoss, top1: meter.error(0), top5: meter.error(1) };
+  }
+
+  /** Prepares the runtime (fresh, from weights, or resumed) without training: for --testOnly. */
+  async prepare(): Promise<{ runtime: ModelRuntime; state?: TrainerState }> {
+    this.#runtime?.dispose();
+    const runtime = this.#makeRuntime();
+    this.#runtime = runtime;
+    const { model, seed = 0 } = this.options;
+    if (this.options.resume) {
+      const state = await readLatest(this.options.resume);
+      const names = runtime.layout.params.map((p) => p.name);
+      if (JSON.stringify(names) !== JSON.stringify(state.paramOrder)) {
+        throw new ResnetError('RN_INVALID_ARGUMENT', `the checkpoint in ${this.options.resume} is for a different model (its parameters differ from this one's)`, 'resume');
+      }
+      await runtime.load(await loadWeights(join(this.options.resume, state.model)));
+      await runtime.loadOptimizerState(await loadOptimizerState(this.options.resume, state));
+      runtime.step = state.step;
+      return { runtime, state };
+    }
+    const rng = Rng.seeded(seed, 0x1217);
+    const init = model.initialState(() => rng.float());
+    await runtime.load(init);
+    if (this.options.weights) await runtime.load(await loadWeights(this.options.weights), { strict: false });
+    if (this.options.optimizer.name === 'adagrad') await runtime.fillOptimizerState(0);
+    return { runtime };
+  }
+
+  async fit(): Promise<EndEvent> {
+    const started = Date.now();
+    const { data, epochs, seed = 0 } = this.options;
+    const { runtime, state } = await this.prepare();
+    const loader = new BatchLoader(data.train, { batchSize: this.batchSize, normalization: data.normalization, train: true, seed });
+    const history: TrainerState['history'] = state?.history ?? [];
+    let bestTop1 = state?.bestTop1 ?? null;
+    let bestEpoch = state?.bestEpoch ?? null;
+    const startEpoch = (state?.epoch ?? 0) + 1;
+    if (state) loader.restore(state.loader as Parameters<BatchLoader['restore']>[0]);
+    const schedule = { ...this.options.schedule, epochs } as ScheduleOptions;
+    this.emit('start', {
+      epochs, startEpoch, batchesPerEpoch: loader.batchesPerEpoch, params: runtime.layout.paramCount,
+      trainImages: data.train.count, testImages: data.test.count, device: runtime.device.name,
+    });
+    let last = { loss: NaN, top1: NaN, top5: NaN };
+    let trainLoss = NaN;
+    for (let epoch = startEpoch; epoch <= epochs; epoch++) {
+      const lr = learningRate(schedule, epoch);
+      const meter = new Meter();
+      const epochStart = performance.now();
+      const batches = loader.batchesPerEpoch;
+      for await (const batch of loader.epoch()) {
+        const stepLr = schedule.warmupEpochs ? learningRate(schedule, epoch, batch.index / batches) : lr;
+        const r = await runtime.trainStep(batch.x, batch.y, stepLr);
+        if (!Number.isFinite(r.loss)) {
+          throw new ResnetError('RN_INVALID_ARGUMENT', `the loss became ${r.loss} at epoch ${epoch}, batch ${batch.index + 1}: lower --LR or check the data`, 'train');
+        }
+        meter.add(r.loss, r.correct, r.size);
+        const seconds = (performance.now() - epochStart) / 1000;
+        const rate = meter.images / Math.max(seconds, 1e-9);
+        this.emit('batch', {
+          epoch, batch: batch.index + 1, batches, loss: r.loss, top1: 100 * (1 - r.correct[0] / r.size), top5: 100 * (1 - r.correct[1] / r.size),
+          lr: stepLr, imagesPerSec: rate, etaSec: ((batches - batch.index - 1) * this.batchSize) / Math.max(rate, 1e-9),
+        });
+      }
+      const seconds = (performance.now() - epochStart) / 1000;
+      trainLoss = meter.meanLoss;
+      this.emit('epoch', { epoch, trainLoss, trainTop1: meter.error(0), trainTop5: meter.error(1), lr, seconds, imagesPerSec: meter.images / seconds });
+      last = await this.evaluate(runtime);
+      const isBest = bestTop1 === null || last.top1 < bestTop1;
+      if (isBest) {
+        bestTop1 = last.top1;
+        bestEpoch = epoch;
+      }
+      this.emit('validation', { epoch, ...last, best: isBest });
+      history.push({ epoch, trainLoss, trainTop1: meter.error(0), testTop1: last.top1, testTop5: last.top5, testLoss: last.loss, lr });
+      if (this.options.save) {
+        const weights = modelTensors(await runtime.stateDict(), new Map(this.options.model.namedParameters().map((p) => [p.name, p.shape] as const).concat(this.options.model.namedBuffers().map((b) => [b.name, b.shape] as const))));
+        const saved = await saveCheckpoint(
+          this.options.save,
+          {
+            format: 'resnet-node-checkpoint-1', epoch, step: runtime.step, bestTop1, bestEpoch, loader: loader.state(),
+            config: this.options.config ?? {}, paramOrder: runtime.layout.params.map((p) => p.name), model: '', optimizer: '', history,
+          },
+          weights,
+          await runtime.optimizerState(),
+          isBest,
+        );
+        this.emit('checkpoint', { epoch, path: saved.model, best: isBest });
+      }
+    }
+    if (startEpoch > epochs) last = await this.evaluate(runtime);
+    const end: EndEvent = {
+      epochs, testTop1: last.top1, testTop5: last.top5, testLoss: last.loss, trainLoss: Number.isNaN(trainLoss) ? (history.at(-1)?.trainLoss ?? NaN) : trainLoss,
+      bestTop1, bestEpoch, seconds: (Date.now() - started) / 1000,
+    };
+    this.emit('end', end);
+    return end;
+  }
+
+  dispose(): void {
+    this.#runtime?.dispose();
+    this.#runtime = undefined;
+  }
+}
