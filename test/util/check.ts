@@ -56,7 +56,7 @@ export function sampleIndices(n: number, count: number, seed = 1): number[] {
   const out = new Set<number>([0, n - 1]);
   let s = seed;
   while (out.size < Math.min(count, n)) {
-    s = (s * 1103515245 + 12345) % 2147483648;
+    s = (Math.imul(s, 1103515245) + 12345) & 0x7fffffff;
     out.add(s % n);
   }
   return [...out];

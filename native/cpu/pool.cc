@@ -1,0 +1,411 @@
+// Max, average and global average pooling 2d on the CPU (NCHW): OpenMP loops, parallel over the N·C planes.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "../core/kernel.h"
+
+namespace rn::cpu {
+namespace {
+
+// Window geometry of one pooling op, read from its attributes and checked against the input's H and W.
+//
+// The window kernels sweep output rows: for each input row h and kernel column kw of a row of windows, one
+// vectorisable loop over the output columns whose tap lands inside the input. Within a window that visits cells in
+// row-major order, so max pooling keeps PyTorch's first-maximum index.
+struct PoolGeometry {
+  int64_t planes = 0;  // N·C
+  int64_t inH = 0, inW = 0, outH = 0, outW = 0;
+  int64_t kernelH = 0, kernelW = 0, strideH = 0, strideW = 0, padH = 0, padW = 0;
+
+  // The input rows [first, last) of output row oh, and the row count PyTorch divides by when padding counts:
+  // the window clipped to the padded input only.
+  void rows(int64_t oh, int64_t& first, int64_t& last, int64_t& paddedCount) const {
+    const int64_t start = oh * strideH - padH;
+    const int64_t end = std::min(start + kernelH, inH + padH);
+    paddedCount = end - start;
+    first = std::max<int64_t>(start, 0);
+    last = std::min(end, inH);
+  }
+
+  // The same for the columns of output column ow.
+  void columns(int64_t ow, int64_t& first, int64_t& last, int64_t& paddedCount) const {
+    const int64_t start = ow * strideW - padW;
+    const int64_t end = std::min(start + kernelW, inW + padW);
+    paddedCount = end - start;
+    first = std::max<int64_t>(start, 0);
+    last = std::min(end, inW);
+  }
+
+  // Output columns [first, last) whose kernel column kw lands inside the input: 0 ≤ ow·stride - pad + kw < inW.
+  void tapColumns(int64_t kw, int64_t& first, int64_t& last) const {
+    const int64_t lead = padW - kw;  // need ow·stride ≥ lead
+    first = lead > 0 ? (lead + strideW - 1) / strideW : 0;
+    const int64_t room = inW + padW - kw;  // need ow·stride < room
+    last = room > 0 ? std::min(outW, (room - 1) / strideW + 1) : 0;
+  }
+};
+
+// PyTorch's rule: floor or ceil of (in + 2·pad - kernel)/stride, plus one; in ceil mode the last window must
+// start inside the input or the left padding.
+int64_t pooledSize(int64_t in, int64_t kernel, int64_t stride, int64_t pad, bool ceilMode) {
+  const int64_t span = in + 2 * pad - kernel;
+  int64_t out = (ceilMode ? (span + stride - 1) / stride : span / stride) + 1;
+  if (ceilMode && (out - 1) * stride >= in + pad) --out;
+  return out;
+}
+
+// An attribute of two integers ≥ min, as [h, w].
+std::vector<int64_t> checkPair(const KernelContext& ctx, const std::string& key, std::vector<int64_t> pair, int64_t min) {
+  if (pair.size() != 2 || pair[0] < min || pair[1] < min) {
+    ctx.fail(code::kInvalidArgument, "attribute '" + key + "' must be two integers ≥ " + std::to_string(min));
+  }
+  return pair;
+}
+
+// Reads kernel/stride/padding/ceil_mode for an input of `image` shape (N, C, H, W) and checks the windows fit.
+PoolGeometry readGeometry(const KernelContext& ctx, const Shape& image) {
+  const auto kernel = checkPair(ctx, "kernel", ctx.attrs.getInts(ctx.op, "kernel"), 1);
+  const auto stride = checkPair(ctx, "stride", ctx.attrs.getInts(ctx.op, "stride", kernel), 1);
+  const auto padding = checkPair(ctx, "padding", ctx.attrs.getInts(ctx.op, "padding", {0, 0}), 0);
+  const bool ceilMode = ctx.attrs.getBool(ctx.op, "ceil_mode", false);
+  if (2 * padding[0] > kernel[0] || 2 * padding[1] > kernel[1]) {
+    ctx.fail(code::kInvalidArgument, "padding must be at most half the kernel");
+  }
+  if (image[2] + 2 * padding[0] < kernel[0] || image[3] + 2 * padding[1] < kernel[1]) {
+    ctx.fail(code::kShapeMismatch, "the kernel is larger than the padded input");
+  }
+  PoolGeometry g;
+  g.planes = image[0] * image[1];
+  g.inH = image[2];
+  g.inW = image[3];
+  g.kernelH = kernel[0];
+  g.kernelW = kernel[1];
+  g.strideH = stride[0];
+  g.strideW = stride[1];
+  g.padH = padding[0];
+  g.padW = padding[1];
+  g.outH = pooledSize(g.inH, g.kernelH, g.strideH, g.padH, ceilMode);
+  g.outW = pooledSize(g.inW, g.kernelW, g.strideW, g.padW, ceilMode);
+  return g;
+}
+
+Shape pooledShape(const Shape& image, const PoolGeometry& g) { return {image[0], image[1], g.outH, g.outW}; }
+
+// One kernel tap across a row of windows: each window keeps its running maximum and that value's index.
+// A compile-time stride (kStride > 0) turns the strided load into shuffles instead of a gather.
+template <int64_t kStride>
+void maxTap(const float* xs, int64_t tap, int64_t stride, int64_t first, int64_t last, float* best, int32_t* argmax) {
+  const int64_t step = kStride > 0 ? kStride : stride;
+#pragma omp simd
+  for (int64_t ow = first; ow < last; ++ow) {
+    const int64_t at = tap + ow * step;
+    const float v = xs[at];
+    if (v > best[ow] || std::isnan(v)) {  // NaN propagates, as in PyTorch
+      best[ow] = v;
+      argmax[ow] = static_cast<int32_t>(at);
+    }
+  }
+}
+
+class MaxPoolForward : public Kernel {
+ public:
+  explicit MaxPoolForward(PoolGeometry g) : g_(g) {}
+
+  void run(const KernelArgs& a) override {
+    const float* x = a.in[0].f32();             // (N, C, H, W)
+    float* y = a.out[0].f32();                  // (N, C, OH, OW)
+    int32_t* indices = a.out[1].as<int32_t>();  // (N, C, OH, OW): argmax within the H×W plane
+    const PoolGeometry g = g_;
+#pragma omp parallel for schedule(static)
+    for (int64_t plane = 0; plane < g.planes; ++plane) {
+      const float* xs = x + plane * g.inH * g.inW;
+      for (int64_t oh = 0; oh < g.outH; ++oh) {
+        float* best = y + (plane * g.outH + oh) * g.outW;
+        int32_t* argmax = indices + (plane * g.outH + oh) * g.outW;
+        int64_t h0, h1, paddedRows;
+        g.rows(oh, h0, h1, paddedRows);
+        for (int64_t ow = 0; ow < g.outW; ++ow) {
+          int64_t w0, w1, paddedColumns;
+          g.columns(ow, w0, w1, paddedColumns);
+          best[ow] = -std::numeric_limits<float>::infinity();
+          argmax[ow] = static_cast<int32_t>(h0 * g.inW + w0);
+        }
+        for (int64_t h = h0; h < h1; ++h) {
+          for (int64_t kw = 0; kw < g.kernelW; ++kw) {
+            int64_t first, last;
+            g.tapColumns(kw, first, last);
+            const int64_t tap = h * g.inW + kw - g.padW;  // input index of output column 0's tap
+            if (g.strideW == 2) {
+              maxTap<2>(xs, tap, 2, first, last, best, argmax);
+            } else if (g.strideW == 1) {
+              maxTap<1>(xs, tap, 1, first, last, best, argmax);
+            } else {
+              maxTap<0>(xs, tap, g.strideW, first, last, best, argmax);
+            }
+          }
+        }
+      }
+    }
+  }
+
+ private:
+  PoolGeometry g_;
+};
+
+// dx = 0, then dx[argmax] += dy per plane; an index outside the plane is an error, not a stray write.
+class MaxPoolBackward : public Kernel {
+ public:
+  MaxPoolBackward(std::string op, int64_t planes, int64_t pooled, int64_t image)
+      : op_(std::move(op)), planes_(planes), pooled_(pooled), image_(image) {}
+
+  void run(const KernelArgs& a) override {
+    const float* dy = a.in[0].f32();                  // (N, C, OH, OW)
+    const int32_t* indices = a.in[1].as<int32_t>();   // (N, C, OH, OW)
+    float* dx = a.out[0].f32();                       // (N, C, H, W)
+    const int64_t planes = planes_, pooled = pooled_, image = image_;
+    int64_t badIndices = 0;
+#pragma omp parallel for schedule(static) reduction(+ : badIndices)
+    for (int64_t plane = 0; plane < planes; ++plane) {
+      float* dxs = dx + plane * image;
+      const float* dys = dy + plane * pooled;
+      const int32_t* argmax = indices + plane * pooled;
+      std::memset(dxs, 0, static_cast<size_t>(image) * sizeof(float));
+      for (int64_t o = 0; o < pooled; ++o) {
+        const int64_t at = argmax[o];
+        if (at < 0 || at >= image) {
+          ++badIndices;
+        } else {
+          dxs[at] += dys[o];
+        }
+      }
+    }
+    RN_CHECK(badIndices == 0, code::kInvalidArgument, op_,
+             std::to_string(badIndices) + " indices lie outside the " + std::to_string(image) + "-element input plane");
+  }
+
+ private:
+  std::string op_;
+  int64_t planes_, pooled_, image_;
+};
+
+// PyTorch's divisor for one window: the window clipped to the padded input, or to the input itself.
+float avgDivisor(const PoolGeometry& g, bool countIncludePad, int64_t oh, int64_t ow) {
+  int64_t h0, h1, paddedRows, w0, w1, paddedColumns;
+  g.rows(oh, h0, h1, paddedRows);
+  g.columns(ow, w0, w1, paddedColumns);
+  return static_cast<float>(countIncludePad ? paddedRows * paddedColumns : (h1 - h0) * (w1 - w0));
+}
+
+class AvgPoolForward : public Kernel {
+ public:
+  AvgPoolForward(PoolGeometry g, bool countIncludePad) : g_(g), countIncludePad_(countIncludePad) {}
+
+  void run(const KernelArgs& a) override {
+    const float* x = a.in[0].f32();  // (N, C, H, W)
+    float* y = a.out[0].f32();       // (N, C, OH, OW)
+    const PoolGeometry g = g_;
+    const bool countIncludePad = countIncludePad_;
+#pragma omp parallel for schedule(static)
+    for (int64_t plane = 0; plane < g.planes; ++plane) {
+      const float* xs = x + plane * g.inH * g.inW;
+      for (int64_t oh = 0; oh < g.outH; ++oh) {
+        float* sum = y + (plane * g.outH + oh) * g.outW;
+        int64_t h0, h1, paddedRows;
+        g.rows(oh, h0, h1, paddedRows);
+        std::fill(sum, sum + g.outW, 0.0f);
+        for (int64_t h = h0; h < h1; ++h) {
+          for (int64_t kw = 0; kw < g.kernelW; ++kw) {
+            int64_t first, last;
+            g.tapColumns(kw, first, last);
+            const int64_t tap = h * g.inW + kw - g.padW;  // input index of output column 0's tap
+#pragma omp simd
+            for (int64_t ow = first; ow < last; ++ow) sum[ow] += xs[tap + ow * g.strideW];
+          }
+        }
+        for (int64_t ow = 0; ow < g.outW; ++ow) sum[ow] /= avgDivisor(g, countIncludePad, oh, ow);
+      }
+    }
+  }
+
+ private:
+  PoolGeometry g_;
+  bool countIncludePad_;
+};
+
+class AvgPoolBackward : public Kernel {
+ public:
+  AvgPoolBackward(PoolGeometry g, bool countIncludePad) : g_(g), countIncludePad_(countIncludePad) {}
+
+  void run(const KernelArgs& a) override {
+    const float* dy = a.in[0].f32();  // (N, C, OH, OW)
+    float* dx = a.out[0].f32();       // (N, C, H, W)
+    const PoolGeometry g = g_;
+    const bool countIncludePad = countIncludePad_;
+#pragma omp parallel
+    {
+      std::vector<float> share(g.outW);  // one row of dy / divisor
+#pragma omp for schedule(static)
+      for (int64_t plane = 0; plane < g.planes; ++plane) {
+        float* dxs = dx + plane * g.inH * g.inW;
+        std::fill(dxs, dxs + g.inH * g.inW, 0.0f);
+        for (int64_t oh = 0; oh < g.outH; ++oh) {
+          const float* dys = dy + (plane * g.outH + oh) * g.outW;
+          for (int64_t ow = 0; ow < g.outW; ++ow) share[ow] = dys[ow] / avgDivisor(g, countIncludePad, oh, ow);
+          int64_t h0, h1, paddedRows;
+          g.rows(oh, h0, h1, paddedRows);
+          for (int64_t h = h0; h < h1; ++h) {
+            for (int64_t kw = 0; kw < g.kernelW; ++kw) {
+              int64_t first, last;
+              g.tapColumns(kw, first, last);
+              const int64_t tap = h * g.inW + kw - g.padW;
+              // Distinct output columns hit distinct input columns for one (h, kw), so the scatter is safe to vectorise.
+#pragma omp simd
+              for (int64_t ow = first; ow < last; ++ow) dxs[tap + ow * g.strideW] += share[ow];
+            }
+          }
+        }
+      }
+    }
+  }
+
+ private:
+  PoolGeometry g_;
+  bool countIncludePad_;
+};
+
+class GlobalAvgPoolForward : public Kernel {
+ public:
+  GlobalAvgPoolForward(int64_t planes, int64_t image) : planes_(planes), image_(image) {}
+
+  void run(const KernelArgs& a) override {
+    const float* x = a.in[0].f32();  // (N, C, H, W)
+    float* y = a.out[0].f32();       // (N, C)
+    const int64_t image = image_;
+#pragma omp parallel for schedule(static)
+    for (int64_t plane = 0; plane < planes_; ++plane) {
+      const float* xs = x + plane * image;
+      float sum = 0;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t i = 0; i < image; ++i) sum += xs[i];
+      y[plane] = sum / static_cast<float>(image);
+    }
+  }
+
+ private:
+  int64_t planes_, image_;
+};
+
+class GlobalAvgPoolBackward : public Kernel {
+ public:
+  GlobalAvgPoolBackward(int64_t planes, int64_t image) : planes_(planes), image_(image) {}
+
+  void run(const KernelArgs& a) override {
+    const float* dy = a.in[0].f32();  // (N, C)
+    float* dx = a.out[0].f32();       // (N, C, H, W)
+    const int64_t image = image_;
+#pragma omp parallel for schedule(static)
+    for (int64_t plane = 0; plane < planes_; ++plane) {
+      const float share = dy[plane] / static_cast<float>(image);
+      float* dxs = dx + plane * image;
+#pragma omp simd
+      for (int64_t i = 0; i < image; ++i) dxs[i] = share;
+    }
+  }
+
+ private:
+  int64_t planes_, image_;
+};
+
+void expectImage(const KernelContext& ctx, const ValueInfo& value, const std::string& what) {
+  ctx.expectDtype(value, DType::F32, what);
+  ctx.expectRank(value, 4, what);
+}
+
+void expectInt32Indexable(const KernelContext& ctx, const Shape& image) {
+  if (image[2] * image[3] > std::numeric_limits<int32_t>::max()) {
+    ctx.fail(code::kInvalidArgument, "the input plane is too large for int32 indices");
+  }
+}
+
+std::unique_ptr<Kernel> makeMaxPoolForward(const KernelContext& ctx) {
+  ctx.expectArity(1, 2);
+  const Shape& image = ctx.inputs[0].shape;
+  expectImage(ctx, ctx.inputs[0], "x");
+  expectInt32Indexable(ctx, image);
+  const PoolGeometry g = readGeometry(ctx, image);
+  ctx.expectDtype(ctx.outputs[0], DType::F32, "y");
+  ctx.expectShape(ctx.outputs[0], pooledShape(image, g), "y");
+  ctx.expectDtype(ctx.outputs[1], DType::I32, "indices");
+  ctx.expectShape(ctx.outputs[1], pooledShape(image, g), "indices");
+  return std::make_unique<MaxPoolForward>(g);
+}
+
+// The pooled plane size comes from dy and the image size from dx, so this op takes no attributes.
+std::unique_ptr<Kernel> makeMaxPoolBackward(const KernelContext& ctx) {
+  ctx.expectArity(2, 1);
+  const ValueInfo& dy = ctx.inputs[0];
+  expectImage(ctx, dy, "dy");
+  ctx.expectDtype(ctx.inputs[1], DType::I32, "indices");
+  ctx.expectShape(ctx.inputs[1], dy.shape, "indices");
+  const ValueInfo& dx = ctx.outputs[0];
+  expectImage(ctx, dx, "dx");
+  if (dx.shape[0] != dy.shape[0] || dx.shape[1] != dy.shape[1]) {
+    ctx.fail(code::kShapeMismatch, "dx and dy must have the same batch and channel sizes");
+  }
+  expectInt32Indexable(ctx, dx.shape);
+  return std::make_unique<MaxPoolBackward>(ctx.op, dy.shape[0] * dy.shape[1], dy.shape[2] * dy.shape[3],
+                                           dx.shape[2] * dx.shape[3]);
+}
+
+std::unique_ptr<Kernel> makeAvgPoolForward(const KernelContext& ctx) {
+  ctx.expectArity(1, 1);
+  const Shape& image = ctx.inputs[0].shape;
+  expectImage(ctx, ctx.inputs[0], "x");
+  const PoolGeometry g = readGeometry(ctx, image);
+  const bool countIncludePad = ctx.attrs.getBool(ctx.op, "count_include_pad", true);
+  ctx.expectDtype(ctx.outputs[0], DType::F32, "y");
+  ctx.expectShape(ctx.outputs[0], pooledShape(image, g), "y");
+  return std::make_unique<AvgPoolForward>(g, countIncludePad);
+}
+
+std::unique_ptr<Kernel> makeAvgPoolBackward(const KernelContext& ctx) {
+  ctx.expectArity(1, 1);
+  const Shape& image = ctx.outputs[0].shape;
+  expectImage(ctx, ctx.outputs[0], "dx");
+  const PoolGeometry g = readGeometry(ctx, image);
+  const bool countIncludePad = ctx.attrs.getBool(ctx.op, "count_include_pad", true);
+  ctx.expectDtype(ctx.inputs[0], DType::F32, "dy");
+  ctx.expectShape(ctx.inputs[0], pooledShape(image, g), "dy");
+  return std::make_unique<AvgPoolBackward>(g, countIncludePad);
+}
+
+std::unique_ptr<Kernel> makeGlobalAvgPoolForward(const KernelContext& ctx) {
+  ctx.expectArity(1, 1);
+  const Shape& image = ctx.inputs[0].shape;
+  expectImage(ctx, ctx.inputs[0], "x");
+  ctx.expectDtype(ctx.outputs[0], DType::F32, "y");
+  ctx.expectShape(ctx.outputs[0], {image[0], image[1]}, "y");
+  return std::make_unique<GlobalAvgPoolForward>(image[0] * image[1], image[2] * image[3]);
+}
+
+std::unique_ptr<Kernel> makeGlobalAvgPoolBackward(const KernelContext& ctx) {
+  ctx.expectArity(1, 1);
+  const Shape& image = ctx.outputs[0].shape;
+  expectImage(ctx, ctx.outputs[0], "dx");
+  ctx.expectDtype(ctx.inputs[0], DType::F32, "dy");
+  ctx.expectShape(ctx.inputs[0], {image[0], image[1]}, "dy");
+  return std::make_unique<GlobalAvgPoolBackward>(image[0] * image[1], image[2] * image[3]);
+}
+
+RN_REGISTER_KERNEL("cpu", "maxpool2d_forward", makeMaxPoolForward);
+RN_REGISTER_KERNEL("cpu", "maxpool2d_backward", makeMaxPoolBackward);
+RN_REGISTER_KERNEL("cpu", "avgpool2d_forward", makeAvgPoolForward);
+RN_REGISTER_KERNEL("cpu", "avgpool2d_backward", makeAvgPoolBackward);
+RN_REGISTER_KERNEL("cpu", "global_avgpool_forward", makeGlobalAvgPoolForward);
+RN_REGISTER_KERNEL("cpu", "global_avgpool_backward", makeGlobalAvgPoolBackward);
+
+}  // namespace
+}  // namespace rn::cpu
