@@ -23,6 +23,8 @@ export interface NativeProgramHandle {
   /** Binds `externals` (in spec order) and runs the op list on the device's worker thread. */
   run(bound: NativeTensorHandle[]): Promise<void>;
   dispose(): void;
+  /** Per-op-kind wall time of runs made while profiling was on. */
+  profile(): { op: string; calls: number; seconds: number }[];
 }
 
 export interface ValueSpec {
@@ -69,6 +71,8 @@ export interface NativeAddon {
   kernelNames(backend: string): string[];
   cpuInfo(): CpuInfo;
   setNumThreads(n: number): number;
+  /** Times every kernel of every program run from now on (synchronising around each: slower). */
+  setProfiling(on: boolean): void;
 }
 
 function packageRoot(): string {

@@ -62,6 +62,11 @@ export class Program {
     }
   }
 
+  /** Time per op kind of the runs made with profiling on (`native().setProfiling(true)`). */
+  profile(): { op: string; calls: number; seconds: number }[] {
+    return this.#handle?.profile() ?? [];
+  }
+
   get disposed(): boolean {
     return this.#handle === undefined;
   }

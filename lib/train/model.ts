@@ -249,6 +249,20 @@ export class ModelRuntime {
     return this.#run('eval', x, labels);
   }
 
+  /** Time per op kind over this model's programs (runs made with native().setProfiling(true)). */
+  profile(): { op: string; calls: number; seconds: number }[] {
+    const total = new Map<string, { op: string; calls: number; seconds: number }>();
+    for (const e of this.#programs.values()) {
+      for (const row of e.program.profile()) {
+        const t = total.get(row.op) ?? { op: row.op, calls: 0, seconds: 0 };
+        t.calls += row.calls;
+        t.seconds += row.seconds;
+        total.set(row.op, t);
+      }
+    }
+    return [...total.values()].sort((a, b) => b.seconds - a.seconds);
+  }
+
   dispose(): void {
     this.#disposed = true;
     for (const e of this.#programs.values()) {

@@ -4,6 +4,7 @@
 #include <dnnl.hpp>
 #include <thread>
 
+#include "../core/program.h"
 #include "../cpu/backend.h"
 #include "async.h"
 
@@ -38,11 +39,17 @@ Napi::Value setNumThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), cpu::numThreads());
 }
 
+Napi::Value setProfiling(const Napi::CallbackInfo& info) {
+  rn::setProfiling(info[0].ToBoolean().Value());
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void defineBackendFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuInfo", Napi::Function::New<cpuInfo>(env, "cpuInfo"));
   exports.Set("setNumThreads", Napi::Function::New<setNumThreads>(env, "setNumThreads"));
+  exports.Set("setProfiling", Napi::Function::New<setProfiling>(env, "setProfiling"));
 }
 
 }  // namespace rn::binding

@@ -95,7 +95,8 @@ Napi::Value TensorHandle::write(const Napi::CallbackInfo& info) {
 
 Napi::Function ProgramHandle::define(Napi::Env env) {
   return DefineClass(env, "ProgramHandle",
-                     {InstanceMethod<&ProgramHandle::run>("run"), InstanceMethod<&ProgramHandle::dispose>("dispose")});
+                     {InstanceMethod<&ProgramHandle::run>("run"), InstanceMethod<&ProgramHandle::dispose>("dispose"),
+                      InstanceMethod<&ProgramHandle::profile>("profile")});
 }
 
 ProgramHandle::ProgramHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ProgramHandle>(info) {}
@@ -121,6 +122,21 @@ Napi::Value ProgramHandle::run(const Napi::CallbackInfo& info) {
   std::shared_ptr<Program> program = program_;
   return submit(env, program->device().name(), std::make_unique<Completion>(env),
                 [program, bound = std::move(bound)] { program->run(bound); });
+}
+
+Napi::Value ProgramHandle::profile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  if (!program_) return out;
+  uint32_t i = 0;
+  for (const auto& t : program_->profile()) {
+    Napi::Object row = Napi::Object::New(env);
+    row.Set("op", t.op);
+    row.Set("calls", static_cast<double>(t.calls));
+    row.Set("seconds", t.seconds);
+    out.Set(i++, row);
+  }
+  return out;
 }
 
 Napi::Value ProgramHandle::dispose(const Napi::CallbackInfo& info) {

@@ -39,6 +39,7 @@ class ProgramHandle : public Napi::ObjectWrap<ProgramHandle> {
  private:
   Napi::Value run(const Napi::CallbackInfo& info);  // Promise<void>
   Napi::Value dispose(const Napi::CallbackInfo& info);
+  Napi::Value profile(const Napi::CallbackInfo& info);  // [{op, calls, seconds}] while profiling is on
   std::shared_ptr<Program> program_;
 };
 

@@ -1,10 +1,39 @@
 // Program validation, kernel instantiation and the per-run op walk.
 #include "program.h"
 
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <map>
+
 #include "device.h"
 #include "errors.h"
 
 namespace rn {
+
+namespace {
+std::atomic<bool> gProfiling{false};
+}
+
+void setProfiling(bool on) { gProfiling.store(on); }
+bool profiling() { return gProfiling.load(); }
+
+std::vector<Program::OpTime> Program::profile() const {
+  std::lock_guard<std::mutex> lock(profileMutex_);
+  std::map<std::string, OpTime> byOp;
+  for (size_t k = 0; k < opSeconds_.size(); ++k) {
+    // RN_PROFILE_EACH=1 reports every op of the list on its own ("conv2d_forward#12").
+    static const bool each = std::getenv("RN_PROFILE_EACH") != nullptr;
+    const std::string key = each ? spec_.ops[k].op + "#" + std::to_string(k) : spec_.ops[k].op;
+    auto& t = byOp[key];
+    t.op = key;
+    t.calls += opCalls_[k];
+    t.seconds += opSeconds_[k];
+  }
+  std::vector<OpTime> out;
+  for (auto& kv : byOp) out.push_back(kv.second);
+  return out;
+}
 
 Program::Program(Device& device, ProgramSpec spec) : device_(device), spec_(std::move(spec)) {
   const auto& registry = KernelRegistry::of(device_.backend());
@@ -99,13 +128,31 @@ void Program::run(const std::vector<Tensor>& externals) {
     if (v.viewOf >= 0) refs_[i].ptr = static_cast<char*>(refs_[v.viewOf].ptr) + v.arenaOffset;
   }
   KernelArgs args{{}, {}, device_};
+  const bool timed = profiling();
+  if (timed && opSeconds_.size() != kernels_.size()) {
+    std::lock_guard<std::mutex> lock(profileMutex_);
+    opSeconds_.assign(kernels_.size(), 0);
+    opCalls_.assign(kernels_.size(), 0);
+  }
   for (size_t k = 0; k < kernels_.size(); ++k) {
     const auto& op = spec_.ops[k];
     args.in.clear();
     args.out.clear();
     for (int id : op.inputs) args.in.push_back(refs_[id]);
     for (int id : op.outputs) args.out.push_back(refs_[id]);
+    if (!timed) {
+      kernels_[k]->run(args);
+      continue;
+    }
+    // Timing a kernel needs its work finished: synchronise around it (costly; profiling only).
+    device_.synchronize();
+    auto start = std::chrono::steady_clock::now();
     kernels_[k]->run(args);
+    device_.synchronize();
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    std::lock_guard<std::mutex> lock(profileMutex_);
+    opSeconds_[k] += took.count();
+    opCalls_[k] += 1;
   }
   device_.synchronize();
 }

@@ -44,6 +44,14 @@ class Program {
   void run(const std::vector<Tensor>& externals);
 
   Device& device() const { return device_; }
+
+  // Per-op wall time of the runs made while profiling was on (process-wide switch, see setProfiling).
+  struct OpTime {
+    std::string op;
+    int64_t calls = 0;
+    double seconds = 0;
+  };
+  std::vector<OpTime> profile() const;
   const ProgramSpec& spec() const { return spec_; }
 
  private:
@@ -54,6 +62,12 @@ class Program {
   std::shared_ptr<Storage> arena_;
   bool instantiated_ = false;
   std::vector<TensorRef> refs_;  // one per value, re-pointed at each run
+  std::vector<double> opSeconds_;  // per op index, while profiling
+  std::vector<int64_t> opCalls_;
+  mutable std::mutex profileMutex_;
 };
+
+void setProfiling(bool on);
+bool profiling();
 
 }  // namespace rn

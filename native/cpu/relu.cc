@@ -14,7 +14,7 @@ class ReluForward : public Kernel {
     float* y = a.out[0].f32();
     const int64_t n = a.in[0].numel();
 #pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; ++i) y[i] = std::max(x[i], 0.0f);
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;  // std::max here does not vectorise
   }
 };
 
