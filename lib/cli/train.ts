@@ -134,10 +134,13 @@ export async function train(argv: readonly string[]): Promise<number> {
   attachProgress(trainer, mode);
   let stopping = false;
   const onSignal = () => {
-    if (stopping) process.exit(130);
+    if (stopping) {
+      console.error('\nresnet-node train: stopped; the last finished epoch is in the checkpoint folder');
+      process.exit(130);
+    }
     stopping = true;
-    console.error('\nresnet-node train: interrupted; the last finished epoch is in the checkpoint folder (Ctrl-C again to force)');
-    process.exit(130);
+    trainer.stop();
+    console.error('\nresnet-node train: stopping after this epoch (its checkpoint is written); Ctrl-C again to stop now');
   };
   process.on('SIGINT', onSignal);
   try {
@@ -148,8 +151,8 @@ export async function train(argv: readonly string[]): Promise<number> {
       else console.log(`test top-1 error ${r.top1.toFixed(2)}%  top-5 ${r.top5.toFixed(2)}%  loss ${r.loss.toFixed(4)}`);
       return 0;
     }
-    await trainer.fit();
-    return 0;
+    const end = await trainer.fit();
+    return end.stopped ? 130 : 0;
   } finally {
     process.off('SIGINT', onSignal);
     trainer.dispose();

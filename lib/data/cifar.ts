@@ -22,6 +22,8 @@ export interface Dataset {
   classes: number;
   /** Per-channel mean and std of the training images on the 0–255 scale. */
   normalization: Normalization;
+  /** Horizontal-flip probability of training augmentation; default 0.5 (fb.resnet.torch). */
+  flipProbability?: number;
 }
 
 export type CifarDataset = 'cifar10' | 'cifar100';

@@ -30,5 +30,6 @@ export async function loadDigits(): Promise<Dataset> {
   const read = (file: string) => readCifarFiles([join(digitsDir(), file)], CIFAR10_RECORD, 'loadDigits');
   const train = await read('train.bin');
   const test = await read('test.bin');
-  return { name: 'digits', train, test, classes: 10, normalization: DIGITS_NORMALIZATION };
+  // A mirrored digit is another glyph (or none), so training augmentation crops but never flips.
+  return { name: 'digits', train, test, classes: 10, normalization: DIGITS_NORMALIZATION, flipProbability: 0 };
 }

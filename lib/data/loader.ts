@@ -20,6 +20,8 @@ export interface BatchLoaderOptions {
   seed?: number;
   /** Zero padding before the random crop (training only); fb.resnet.torch uses 4. */
   padding?: number;
+  /** Probability of a horizontal flip (training only); fb.resnet.torch uses 0.5. Digits must not be mirrored: 0. */
+  flipProbability?: number;
   /**
    * This process's share: each global batch is cut into worldSize contiguous pieces whose sizes differ by
    * at most one, so every rank sees the same number of batches and together they cover the epoch once.
@@ -72,12 +74,16 @@ export class BatchLoader {
   readonly shard: Shard;
   readonly #normalization: Normalization;
   readonly #padding: number;
+  readonly #flipProbability: number;
   #rng: Rng;
   #epoch = 0;
 
   constructor(set: ImageSet, options: BatchLoaderOptions) {
     checkImageSet(set);
-    const { batchSize, normalization, train, seed = 0, padding = 4, shard = { rank: 0, worldSize: 1 } } = options;
+    const { batchSize, normalization, train, seed = 0, padding = 4, flipProbability = 0.5, shard = { rank: 0, worldSize: 1 } } = options;
+    if (typeof flipProbability !== 'number' || !(flipProbability >= 0 && flipProbability <= 1)) {
+      throw expected('RN_INVALID_ARGUMENT', 'BatchLoader', 'flipProbability', 'a number in [0, 1]', String(flipProbability));
+    }
     if (!Number.isInteger(batchSize) || batchSize < 1) {
       throw expected('RN_INVALID_ARGUMENT', 'BatchLoader', 'batchSize', 'a positive integer', String(batchSize));
     }
@@ -92,6 +98,7 @@ export class BatchLoader {
     this.shard = { rank: shard.rank, worldSize: shard.worldSize };
     this.#normalization = normalization;
     this.#padding = padding;
+    this.#flipProbability = flipProbability;
     this.#rng = Rng.seeded(seed);
   }
 
@@ -170,7 +177,7 @@ export class BatchLoader {
     const x = new Float32Array(size * this.set.channels * this.set.height * this.set.width);
     const y = new Int32Array(size);
     for (let k = 0; k < size; k++) y[k] = this.set.labels[indices[k]];
-    const augmentation = this.train ? { seed: plan.augmentSeed, first, padding: this.#padding } : undefined;
+    const augmentation = this.train ? { seed: plan.augmentSeed, first, padding: this.#padding, flipProbability: this.#flipProbability } : undefined;
     fillBatch(x, this.set, indices, this.#normalization, augmentation);
     return { x, y, size, index, epoch: plan.epoch };
   }

@@ -5,7 +5,7 @@ import { runOp } from './eager.js';
 import { checkOptions, checkPair, checkSameShape, checkTensor, describe } from './validate.js';
 
 /** A size for both spatial dimensions, or [h, w]. */
-export type Pair = number | readonly [number, number];
+type Pair = number | readonly [number, number];
 
 export interface Pool2dOptions {
   kernel: Pair;

@@ -19,7 +19,7 @@ export interface BatchEvent { epoch: number; batch: number; batches: number; los
 export interface EpochEvent { epoch: number; trainLoss: number; trainTop1: number; trainTop5: number; lr: number; seconds: number; imagesPerSec: number }
 export interface ValidationEvent { epoch: number; loss: number; top1: number; top5: number; best: boolean }
 export interface CheckpointEvent { epoch: number; path: string; best: boolean }
-export interface EndEvent { epochs: number; testTop1: number; testTop5: number; testLoss: number; trainLoss: number; bestTop1: number | null; bestEpoch: number | null; seconds: number }
+export interface EndEvent { stopped: boolean; epochs: number; testTop1: number; testTop5: number; testLoss: number; trainLoss: number; bestTop1: number | null; bestEpoch: number | null; seconds: number }
 
 /** Errors are percentages (100 − accuracy), as fb.resnet.torch prints them. */
 export interface TrainerEvents {
@@ -68,6 +68,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   readonly options: TrainerOptions;
   readonly batchSize: number;
   #runtime: ModelRuntime | undefined;
+  #stopRequested = false;
 
   constructor(options: TrainerOptions) {
     super();
@@ -131,11 +132,19 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     return { runtime };
   }
 
+  /** Asks fit() to return after the current epoch has been validated and checkpointed. */
+  stop(): void {
+    this.#stopRequested = true;
+  }
+
   async fit(): Promise<EndEvent> {
+    this.#stopRequested = false;
     const started = Date.now();
     const { data, epochs, seed = 0 } = this.options;
     const { runtime, state } = await this.prepare();
-    const loader = new BatchLoader(data.train, { batchSize: this.batchSize, normalization: data.normalization, train: true, seed });
+    const loader = new BatchLoader(data.train, {
+      batchSize: this.batchSize, normalization: data.normalization, train: true, seed, flipProbability: data.flipProbability ?? 0.5,
+    });
     const history: TrainerState['history'] = state?.history ?? [];
     let bestTop1 = state?.bestTop1 ?? null;
     let bestEpoch = state?.bestEpoch ?? null;
@@ -148,7 +157,12 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     });
     let last = { loss: NaN, top1: NaN, top5: NaN };
     let trainLoss = NaN;
+    let stopped = false;
     for (let epoch = startEpoch; epoch <= epochs; epoch++) {
+      if (this.#stopRequested) {
+        stopped = true;
+        break;
+      }
       const lr = learningRate(schedule, epoch);
       const meter = new Meter();
       const epochStart = performance.now();
@@ -195,7 +209,8 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     }
     if (startEpoch > epochs) last = await this.evaluate(runtime);
     const end: EndEvent = {
-      epochs, testTop1: last.top1, testTop5: last.top5, testLoss: last.loss, trainLoss: Number.isNaN(trainLoss) ? (history.at(-1)?.trainLoss ?? NaN) : trainLoss,
+      stopped,
+      epochs: history.at(-1)?.epoch ?? 0, testTop1: last.top1, testTop5: last.top5, testLoss: last.loss, trainLoss: Number.isNaN(trainLoss) ? (history.at(-1)?.trainLoss ?? NaN) : trainLoss,
       bestTop1, bestEpoch, seconds: (Date.now() - started) / 1000,
     };
     this.emit('end', end);
