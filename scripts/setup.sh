@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets resnet-node up on a fresh Debian/Ubuntu machine: system packages, npm packages, native + TS build.
-# Usage: bash scripts/setup.sh [--bench]   (--bench also installs PyTorch CPU for the benchmark baselines)
+# Usage: bash scripts/setup.sh [--bench]   (--bench also installs PyTorch CPU and safetensors: the benchmark
+#        baselines and the cross-checks against Python that otherwise skip)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +42,12 @@ pip_install() {
   python3 -m pip install -q --disable-pip-version-check "${args[@]}" "$@"
 }
 if ((with_bench)); then
-  if python3 -c 'import torch' 2>/dev/null; then say "PyTorch present (benchmark baseline)"; else say "installing PyTorch CPU (benchmark baseline)"; pip_install torch; fi
+  if python3 -c 'import torch, safetensors, numpy' 2>/dev/null; then
+    say "PyTorch and safetensors present (benchmark baselines, cross-checks)"
+  else
+    say "installing PyTorch CPU and safetensors (benchmark baselines, cross-checks)"
+    pip_install torch safetensors numpy
+  fi
 fi
 
 say "npm ci (builds the native addon and the TypeScript)"

@@ -2,8 +2,8 @@
 import { resolve } from 'node:path';
 
 import { loadCifar } from '../data/cifar.js';
-import type { Dataset } from '../data/cifar.js';
 import { loadDigits } from '../data/digits.js';
+import { type TrainingData, imageSetData } from '../data/source.js';
 import { resnet } from '../models/resnet.js';
 import { OPTIMIZERS, type OptimizerName } from '../optim/optimizers.js';
 import type { ScheduleName } from '../optim/schedule.js';
@@ -53,11 +53,11 @@ export type TrainCliOptions = ParsedOptions<typeof trainOptions>;
 
 const CIFAR_LIKE = new Set(['digits', 'cifar10', 'cifar100']);
 
-async function loadDataset(o: TrainCliOptions): Promise<Dataset> {
-  if (o.dataset === 'digits') return loadDigits();
+async function loadDataset(o: TrainCliOptions): Promise<TrainingData> {
+  if (o.dataset === 'digits') return imageSetData(await loadDigits());
   if (o.dataset === 'cifar10' || o.dataset === 'cifar100') {
     if (!o.data) throw new ResnetError('RN_INVALID_ARGUMENT', `--dataset ${o.dataset} needs --data DIR holding the CIFAR binary files`);
-    return loadCifar(resolve(o.data), { dataset: o.dataset });
+    return imageSetData(await loadCifar(resolve(o.data), { dataset: o.dataset }));
   }
   throw new ResnetError(
     'RN_INVALID_ARGUMENT',

@@ -38,6 +38,8 @@ export interface Batch {
   index: number;
   /** Epoch number, counting from 0. */
   epoch: number;
+  /** Files that could not be read for this batch and were skipped (folder datasets), with the reason. */
+  skipped?: { path: string; reason: string }[];
 }
 
 /** What the next epoch() starts from; plain numbers, so it can go into a checkpoint as JSON. */

@@ -20,6 +20,8 @@ export interface TrainerState {
   loader: unknown;
   /** The options the run was started with (model, optimizer, schedule). */
   config: Record<string, unknown>;
+  /** Class names in label order, when the dataset has them (image folders). */
+  classNames?: string[];
   /** Parameter names in the flat layout's order (the optimizer state's order). */
   paramOrder: string[];
   model: string;

@@ -13,7 +13,7 @@ function duration(seconds: number): string {
 export function attachProgress(trainer: Trainer, mode: ProgressMode, out: NodeJS.WriteStream = process.stdout, err: NodeJS.WriteStream = process.stderr): void {
   if (mode === 'json') {
     const line = (event: string) => (payload: object) => out.write(`${JSON.stringify({ event, ...payload })}\n`);
-    for (const event of ['start', 'epoch', 'validation', 'checkpoint', 'end'] as const) trainer.on(event, line(event));
+    for (const event of ['start', 'epoch', 'validation', 'checkpoint', 'skip', 'end'] as const) trainer.on(event, line(event));
     return;
   }
   if (mode === 'quiet') {
@@ -38,8 +38,9 @@ export function attachProgress(trainer: Trainer, mode: ProgressMode, out: NodeJS
     });
     trainer.on('epoch', () => err.write('\r\x1b[2K'));
   }
+  trainer.on('skip', (e) => err.write(`${mode === 'tty' ? '\r\x1b[2K' : ''}skipped ${e.path}: ${e.reason}\n`));
   trainer.on('epoch', (e) =>
-    out.write(`epoch ${e.epoch}  train loss ${e.trainLoss.toFixed(4)}  top-1 ${e.trainTop1.toFixed(2)}%  top-5 ${e.trainTop5.toFixed(2)}%  lr ${e.lr.toPrecision(3)}  ${e.imagesPerSec.toFixed(0)} img/s  ${duration(e.seconds)}\n`),
+    out.write(`epoch ${e.epoch}${e.skipped ? `  (${e.skipped} unreadable file(s) skipped)` : ''}  train loss ${e.trainLoss.toFixed(4)}  top-1 ${e.trainTop1.toFixed(2)}%  top-5 ${e.trainTop5.toFixed(2)}%  lr ${e.lr.toPrecision(3)}  ${e.imagesPerSec.toFixed(0)} img/s  ${duration(e.seconds)}\n`),
   );
   trainer.on('validation', (e) =>
     out.write(`epoch ${e.epoch}  test  loss ${e.loss.toFixed(4)}  top-1 ${e.top1.toFixed(2)}%  top-5 ${e.top5.toFixed(2)}%${e.best ? '  (best)' : ''}\n`),

@@ -3,8 +3,7 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 
-import { BatchLoader } from '../data/loader.js';
-import type { Dataset } from '../data/cifar.js';
+import type { TrainingData } from '../data/source.js';
 import type { Module } from '../nn/module.js';
 import { type OptimizerOptions, optimizerSpec } from '../optim/optimizers.js';
 import { type ScheduleOptions, learningRate } from '../optim/schedule.js';
@@ -16,7 +15,8 @@ import { ModelRuntime } from './model.js';
 
 export interface StartEvent { epochs: number; startEpoch: number; batchesPerEpoch: number; params: number; trainImages: number; testImages: number; device: string }
 export interface BatchEvent { epoch: number; batch: number; batches: number; loss: number; top1: number; top5: number; lr: number; imagesPerSec: number; etaSec: number }
-export interface EpochEvent { epoch: number; trainLoss: number; trainTop1: number; trainTop5: number; lr: number; seconds: number; imagesPerSec: number }
+export interface EpochEvent { epoch: number; trainLoss: number; trainTop1: number; trainTop5: number; lr: number; seconds: number; imagesPerSec: number; skipped: number }
+export interface SkipEvent { epoch: number; path: string; reason: string }
 export interface ValidationEvent { epoch: number; loss: number; top1: number; top5: number; best: boolean }
 export interface CheckpointEvent { epoch: number; path: string; best: boolean }
 export interface EndEvent { stopped: boolean; epochs: number; testTop1: number; testTop5: number; testLoss: number; trainLoss: number; bestTop1: number | null; bestEpoch: number | null; seconds: number }
@@ -28,12 +28,15 @@ export interface TrainerEvents {
   epoch: [EpochEvent];
   validation: [ValidationEvent];
   checkpoint: [CheckpointEvent];
+  /** A training or validation file that could not be read and was left out. */
+  skip: [SkipEvent];
   end: [EndEvent];
 }
 
 export interface TrainerOptions {
   model: Module;
-  data: Dataset;
+  /** Use imageSetData() for in-memory sets (CIFAR, digits). */
+  data: TrainingData;
   batchSize?: number;
   epochs: number;
   schedule: Omit<ScheduleOptions, 'epochs'>;
@@ -87,7 +90,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const { model, data, optimizer } = this.options;
     const noDecay = optimizer.decayNormAndBias === false ? new Set(model.namedParameters().filter((p) => p.noWeightDecay).map((p) => p.name)) : new Set<string>();
     return new ModelRuntime(model, {
-      inputShape: [data.train.channels, data.train.height, data.train.width],
+      inputShape: data.inputShape,
       device: this.options.device,
       optimizer: optimizerSpec(optimizer),
       noDecay,
@@ -98,9 +101,11 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   /** Validation over the whole test set: loss and top-1/top-5 error (%). */
   async evaluate(runtime = this.#runtime): Promise<{ loss: number; top1: number; top5: number }> {
     if (!runtime) throw new ResnetError('RN_INVALID_ARGUMENT', 'nothing to evaluate: call fit() or load weights first', 'Trainer.evaluate');
-    const loader = new BatchLoader(this.options.data.test, { batchSize: this.batchSize, normalization: this.options.data.normalization, train: false });
+    const loader = this.options.data.testLoader({ batchSize: this.batchSize });
     const meter = new Meter();
     for await (const batch of loader.epoch()) {
+      for (const s of batch.skipped ?? []) this.emit('skip', { epoch: batch.epoch, ...s });
+      if (batch.size === 0) continue;
       const r = await runtime.evalStep(batch.x, batch.y);
       meter.add(r.loss, r.correct, r.size);
     }
@@ -142,18 +147,16 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const started = Date.now();
     const { data, epochs, seed = 0 } = this.options;
     const { runtime, state } = await this.prepare();
-    const loader = new BatchLoader(data.train, {
-      batchSize: this.batchSize, normalization: data.normalization, train: true, seed, flipProbability: data.flipProbability ?? 0.5,
-    });
+    const loader = data.trainLoader({ batchSize: this.batchSize, seed });
     const history: TrainerState['history'] = state?.history ?? [];
     let bestTop1 = state?.bestTop1 ?? null;
     let bestEpoch = state?.bestEpoch ?? null;
     const startEpoch = (state?.epoch ?? 0) + 1;
-    if (state) loader.restore(state.loader as Parameters<BatchLoader['restore']>[0]);
+    if (state) loader.restore(state.loader as Parameters<typeof loader.restore>[0]);
     const schedule = { ...this.options.schedule, epochs } as ScheduleOptions;
     this.emit('start', {
       epochs, startEpoch, batchesPerEpoch: loader.batchesPerEpoch, params: runtime.layout.paramCount,
-      trainImages: data.train.count, testImages: data.test.count, device: runtime.device.name,
+      trainImages: data.trainCount, testImages: data.testCount, device: runtime.device.name,
     });
     let last = { loss: NaN, top1: NaN, top5: NaN };
     let trainLoss = NaN;
@@ -167,7 +170,11 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       const meter = new Meter();
       const epochStart = performance.now();
       const batches = loader.batchesPerEpoch;
+      let skipped = 0;
       for await (const batch of loader.epoch()) {
+        for (const s of batch.skipped ?? []) this.emit('skip', { epoch, ...s });
+        skipped += batch.skipped?.length ?? 0;
+        if (batch.size === 0) continue;
         const stepLr = schedule.warmupEpochs ? learningRate(schedule, epoch, batch.index / batches) : lr;
         const r = await runtime.trainStep(batch.x, batch.y, stepLr);
         if (!Number.isFinite(r.loss)) {
@@ -183,7 +190,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       }
       const seconds = (performance.now() - epochStart) / 1000;
       trainLoss = meter.meanLoss;
-      this.emit('epoch', { epoch, trainLoss, trainTop1: meter.error(0), trainTop5: meter.error(1), lr, seconds, imagesPerSec: meter.images / seconds });
+      this.emit('epoch', { epoch, trainLoss, trainTop1: meter.error(0), trainTop5: meter.error(1), lr, seconds, imagesPerSec: meter.images / seconds, skipped });
       last = await this.evaluate(runtime);
       const isBest = bestTop1 === null || last.top1 < bestTop1;
       if (isBest) {
@@ -198,11 +205,13 @@ export class Trainer extends EventEmitter<TrainerEvents> {
           this.options.save,
           {
             format: 'resnet-node-checkpoint-1', epoch, step: runtime.step, bestTop1, bestEpoch, loader: loader.state(),
-            config: this.options.config ?? {}, paramOrder: runtime.layout.params.map((p) => p.name), model: '', optimizer: '', history,
+            config: this.options.config ?? {}, classNames: data.classNames, paramOrder: runtime.layout.params.map((p) => p.name),
+            model: '', optimizer: '', history,
           },
           weights,
           await runtime.optimizerState(),
           isBest,
+          data.classNames ? { classes: JSON.stringify(data.classNames) } : {},
         );
         this.emit('checkpoint', { epoch, path: saved.model, best: isBest });
       }

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import type { Dataset, ImageSet } from '../../lib/data/cifar.js';
+import type { ImageSet } from '../../lib/data/cifar.js';
 import { loadDigits } from '../../lib/data/digits.js';
+import { type TrainingData, imageSetData } from '../../lib/data/source.js';
 import { loadSafetensors } from '../../lib/io/safetensors.js';
 import { resnet } from '../../lib/models/resnet.js';
 import { Trainer, type TrainerOptions } from '../../lib/train/trainer.js';
@@ -15,12 +16,12 @@ function subset(set: ImageSet, count: number): ImageSet {
   return { ...set, count, images: set.images.slice(0, count * 3 * 32 * 32), labels: set.labels.slice(0, count) };
 }
 
-async function smallDigits(): Promise<Dataset> {
+async function smallDigits(): Promise<TrainingData> {
   const d = await loadDigits();
-  return { ...d, train: subset(d.train, 200), test: subset(d.test, 60) };
+  return imageSetData({ ...d, train: subset(d.train, 200), test: subset(d.test, 60) });
 }
 
-function options(data: Dataset, extra: Partial<TrainerOptions>): TrainerOptions {
+function options(data: TrainingData, extra: Partial<TrainerOptions>): TrainerOptions {
   return {
     model: resnet({ depth: 8, dataset: 'cifar10' }),
     data,

@@ -14,6 +14,10 @@ const suites: Record<string, { summary: string; load: () => Promise<BenchSuite> 
     summary: 'conv2d fwd/bwd and batch norm at ResNet-50 and CIFAR shapes vs PyTorch CPU',
     load: async () => (await import('./ops.js')).benchOps,
   },
+  train: {
+    summary: 'training img/s of CIFAR ResNet-20/56 (batch 128) and ResNet-50 (batch 16) vs PyTorch CPU',
+    load: async () => (await import('./train.js')).benchTrain,
+  },
 };
 
 export type BenchSuite = (options: { json: boolean; iterations?: number; only?: string }) => Promise<BenchRow[]>;
