@@ -13,7 +13,7 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-O3", "-fno-math-errno", "-fopenmp", "-fexceptions", "-Wno-unknown-pragmas"],
       "ldflags": ["-fopenmp"],
-      "libraries": ["-ldnnl"]
+      "libraries": ["-ldnnl", "-ldl"]
     }
   ]
 }

@@ -73,6 +73,12 @@ export interface NativeAddon {
   setNumThreads(n: number): number;
   /** Times every kernel of every program run from now on (synchronising around each: slower). */
   setProfiling(on: boolean): void;
+  /** dlopen()s a backend library (e.g. the CUDA one); '' on success, else the loader's reason. */
+  loadBackend(name: string, path: string): string;
+  /** A loaded backend's JSON self-description ('' when not loaded). */
+  backendInfo(name: string): string;
+  /** Process-wide backend settings read when kernels are built: 'cudnn' = fastest|default|deterministic, … */
+  setSetting(key: string, value: string): void;
 }
 
 function packageRoot(): string {

@@ -4,7 +4,9 @@
 #include <dnnl.hpp>
 #include <thread>
 
+#include "../core/backend_registry.h"
 #include "../core/program.h"
+#include "../core/settings.h"
 #include "../cpu/backend.h"
 #include "async.h"
 
@@ -44,12 +46,34 @@ Napi::Value setProfiling(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// loadBackend(name, path) → '' on success, else why the library could not be loaded.
+Napi::Value loadBackend(const Napi::CallbackInfo& info) {
+  std::string why = rn::loadBackendLibrary(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value());
+  return Napi::String::New(info.Env(), why);
+}
+
+// backendInfo(name) → the backend's JSON self-description, or '' when it is not loaded.
+Napi::Value backendInfo(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    return Napi::String::New(info.Env(), rn::backendInfo(info[0].As<Napi::String>().Utf8Value()));
+  });
+}
+
+// setSetting(key, value): process-wide backend settings (cuDNN algorithm mode, workspace cap …).
+Napi::Value setSetting(const Napi::CallbackInfo& info) {
+  rn::setSetting(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::String>().Utf8Value());
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void defineBackendFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuInfo", Napi::Function::New<cpuInfo>(env, "cpuInfo"));
   exports.Set("setNumThreads", Napi::Function::New<setNumThreads>(env, "setNumThreads"));
   exports.Set("setProfiling", Napi::Function::New<setProfiling>(env, "setProfiling"));
+  exports.Set("loadBackend", Napi::Function::New<loadBackend>(env, "loadBackend"));
+  exports.Set("backendInfo", Napi::Function::New<backendInfo>(env, "backendInfo"));
+  exports.Set("setSetting", Napi::Function::New<setSetting>(env, "setSetting"));
 }
 
 }  // namespace rn::binding
