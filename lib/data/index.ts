@@ -15,3 +15,4 @@ export { DIGITS_NORMALIZATION, digitsDir, loadDigits } from './digits.js';
 export { type Batch, BatchLoader, type BatchLoaderOptions, type LoaderState, type Shard } from './loader.js';
 export { Rng, type RngState, randperm } from './random.js';
 export { type Augmentation, type Normalization, type Placement, fillBatch, placementAt } from './transforms.js';
+export { type EpochSource, type SourceOptions, type TrainingData, imageSetData } from './source.js';
