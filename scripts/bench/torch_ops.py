@@ -6,7 +6,9 @@ Flop conventions match lib/cli/bench/ops.ts: conv = 2*N*K*OH*OW*C*kh*kw per dire
 batch norm forward+backward = BN_FLOPS_PER_ELEMENT per input element.
 
 Usage: python3 scripts/bench/torch_ops.py [--json] [--threads N] [--iterations N] [--only SUBSTR]
-       [--cases JSON]   (a list of rows as lib/cli/bench/ops.ts builds them; defaults to its table)
+       python3 scripts/bench/torch_ops.py --serve [--threads N]
+With --serve (what ops.ts runs) it reads {"case": {...}, "runs": k} lines and answers each with the seconds of k
+timed runs per memory format, so that the caller can interleave them with its own runs.
 """
 import argparse
 import json
@@ -14,7 +16,10 @@ import statistics
 import sys
 import time
 
-import torch
+try:
+    import torch
+except ImportError as error:
+    sys.exit(f"torch_ops.py: cannot import torch ({error}); install it with `pip install torch`")
 
 BN_FLOPS_PER_ELEMENT = 10
 
@@ -60,15 +65,17 @@ def flops(case):
     return 2 * n * case["k"] * out_size(h, ks, s, p) * out_size(w, ks, s, p) * c * ks * ks
 
 
-def median_seconds(fn, iterations):
-    for _ in range(2):
-        fn()
+MEMORY_FORMATS = (("channels_last", torch.channels_last), ("contiguous", torch.contiguous_format))
+WARMUP = 2
+
+
+def seconds_of_runs(fn, runs):
     times = []
-    for _ in range(iterations):
+    for _ in range(runs):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
 
 
 def conv_fn(case, memory_format):
@@ -102,16 +109,36 @@ def batchnorm_fn(case, memory_format):
     return step
 
 
-def time_case(case, iterations):
-    best = None
-    for name, memory_format in (("channels_last", torch.channels_last), ("contiguous", torch.contiguous_format)):
+def prepared(case):
+    """One warmed-up step per memory format."""
+    fns = {}
+    for name, memory_format in MEMORY_FORMATS:
         fn = batchnorm_fn(case, memory_format) if case["op"] == "batchnorm" else conv_fn(case, memory_format)
-        with torch.no_grad():
-            seconds = median_seconds(fn, iterations)
-        gflops = flops(case) / seconds / 1e9
-        if best is None or gflops > best[0]:
-            best = (gflops, name)
-    return best
+        for _ in range(WARMUP):
+            fn()
+        fns[name] = fn
+    return fns
+
+
+def time_case(case, iterations):
+    """(GFLOP/s, memory format) of the faster format, from the median of `iterations` runs."""
+    results = []
+    for name, fn in prepared(case).items():
+        seconds = statistics.median(seconds_of_runs(fn, iterations))
+        results.append((flops(case) / seconds / 1e9, name))
+    return max(results)
+
+
+def serve():
+    print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
+    current_name, fns = None, None
+    for line in sys.stdin:
+        request = json.loads(line)
+        case = request["case"]
+        if case["name"] != current_name:
+            current_name, fns = case["name"], prepared(case)
+        seconds = {name: seconds_of_runs(fn, request["runs"]) for name, fn in fns.items()}
+        print(json.dumps({"seconds": seconds}), flush=True)
 
 
 def main():
@@ -120,16 +147,20 @@ def main():
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--only", default="", help="only rows whose name contains this")
-    parser.add_argument("--cases", default=None, help="JSON list of cases (default: the built-in table)")
+    parser.add_argument("--serve", action="store_true", help="time JSON cases read line by line from stdin")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    cases = json.loads(args.cases) if args.cases else default_cases()
-    for case in cases:
-        name = case.get("name") or case_name(case)
+    if args.serve:
+        with torch.no_grad():
+            serve()
+        return 0
+    for case in default_cases():
+        name = case_name(case)
         if args.only and args.only not in name:
             continue
-        gflops, memory_format = time_case(case, args.iterations)
+        with torch.no_grad():
+            gflops, memory_format = time_case(case, args.iterations)
         if args.json:
             print(json.dumps({"name": name, "gflops": gflops, "memoryFormat": memory_format}), flush=True)
         else:
