@@ -20,7 +20,9 @@ if (process.env.RESNET_NODE_SKIP_BUILD === '1') {
   console.log('resnet-node: RESNET_NODE_SKIP_BUILD=1, not building the native addon');
   process.exit(0);
 }
-if (existsSync(addon) && !force) {
+// With RN_CUDA=ON (CI where nvcc exists) an addon without its CUDA library beside it is not a finished build.
+const cudaMissing = process.env.RN_CUDA?.toUpperCase() === 'ON' && !existsSync(join(dirname(addon), 'libresnet_node_cuda.so'));
+if (existsSync(addon) && !force && !cudaMissing) {
   console.log(`resnet-node: native addon present (${addon}); npm run build:native rebuilds it`);
   process.exit(0);
 }
@@ -33,7 +35,8 @@ const run = (cmd, args) => {
     console.error(
       `resnet-node: the native build failed (${cmd} exited ${r.status}).\n` +
         '  Likely fixes: install the build prerequisites with `bash scripts/setup.sh` (Debian/Ubuntu),\n' +
-        '  or by hand: cmake, g++, libdnnl-dev (oneDNN 2.x); then run `npm run build:native`.',
+        '  or by hand: cmake, g++, libdnnl-dev (oneDNN 2.x); then run `npm run build:native`.\n' +
+        '  A CUDA backend failure: see docs/cuda.md, or build without it: RN_CUDA=OFF npm run build:native.',
     );
     process.exit(r.status ?? 1);
   }
@@ -45,11 +48,17 @@ if (has('cmake')) {
   if (has('ninja')) args.push('-G', 'Ninja');
   if (outDir) args.push('-O', outDir);
   args.push(...cmakeDefs);
+  // The CUDA backend (native/cuda/build.cmake): RN_CUDA=OFF|AUTO|ON, RN_CUDA_ARCHITECTURES=90 (default: all major).
+  if (process.env.RN_CUDA) args.push(`--CDRN_CUDA=${process.env.RN_CUDA}`);
+  if (process.env.RN_CUDA_ARCHITECTURES) args.push(`--CDCMAKE_CUDA_ARCHITECTURES=${process.env.RN_CUDA_ARCHITECTURES}`);
   if (process.env.RN_CMAKE_ARGS) for (const a of process.env.RN_CMAKE_ARGS.split(/\s+/).filter(Boolean)) args.push(a);
   run(process.execPath, args);
 } else {
+  // npm runs install scripts with npm_config_node_gyp pointing at its bundled node-gyp.
   const nodedir = process.env.npm_config_nodedir;
   const gypArgs = ['rebuild'];
   if (nodedir) gypArgs.push(`--nodedir=${nodedir}`);
-  run('node-gyp', gypArgs);
+  const gyp = process.env.npm_config_node_gyp;
+  if (gyp) run(process.execPath, [gyp, ...gypArgs]);
+  else run('node-gyp', gypArgs);
 }

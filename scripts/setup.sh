@@ -50,6 +50,20 @@ if ((with_bench)); then
   fi
 fi
 
+# The CUDA backend's libraries, where a CUDA toolkit (nvcc) is installed: cuDNN 9, NCCL and cuBLAS as pip wheels,
+# used in place from site-packages (the build finds them there; see docs/cuda.md).
+if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ] || [ -x "${CUDA_HOME:-/nonexistent}/bin/nvcc" ]; then
+  cuda_wheels=(nvidia-cudnn-cu13 nvidia-nccl-cu13 nvidia-cublas)
+  if python3 -c 'import sys, importlib.metadata as m; [m.version(p) for p in sys.argv[1:]]' "${cuda_wheels[@]}" 2>/dev/null; then
+    say "cuDNN, NCCL and cuBLAS wheels present (CUDA backend)"
+  else
+    say "installing ${cuda_wheels[*]} (CUDA backend; nvcc found)"
+    pip_install "${cuda_wheels[@]}"
+  fi
+else
+  say "no nvcc: the CUDA backend is not built (CPU only; docs/cuda.md says how to add it)"
+fi
+
 say "npm ci (builds the native addon and the TypeScript)"
 npm ci --no-audit --no-fund
 

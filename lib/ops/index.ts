@@ -10,4 +10,5 @@ export * from './concat.js';
 export * from './shortcut.js';
 export * from './dropout.js';
 export * from './optim.js';
+export * from './normalize.js';
 export { runOp, clearEagerCache, eagerCacheSize } from './eager.js';

@@ -63,6 +63,16 @@ std::vector<int64_t> Attrs::getInts(const std::string& op, const std::string& ke
   return has(key) ? getInts(op, key) : fallback;
 }
 
+std::vector<double> Attrs::getFloats(const std::string& op, const std::string& key) const {
+  const AttrValue* v = find(key);
+  RN_CHECK(v, code::kInvalidArgument, op, "missing attribute '" + key + "'");
+  if (auto p = std::get_if<std::vector<double>>(v)) return *p;
+  if (auto p = std::get_if<std::vector<int64_t>>(v)) return std::vector<double>(p->begin(), p->end());
+  if (auto p = std::get_if<double>(v)) return {*p};
+  if (auto p = std::get_if<int64_t>(v)) return {static_cast<double>(*p)};
+  RN_THROW(code::kInvalidArgument, op, "attribute '" + key + "' must be a list of numbers");
+}
+
 void Attrs::checkAllUsed(const std::string& op) const {
   for (const auto& kv : values_) {
     if (!used_.count(kv.first)) RN_THROW(code::kUnknownAttribute, op, "unknown attribute '" + kv.first + "'");

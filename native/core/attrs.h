@@ -26,6 +26,8 @@ class Attrs {
   std::string getString(const std::string& op, const std::string& key, const std::string& fallback) const;
   std::vector<int64_t> getInts(const std::string& op, const std::string& key) const;
   std::vector<int64_t> getInts(const std::string& op, const std::string& key, std::vector<int64_t> fallback) const;
+  // A list of numbers (integers are accepted: the binding sends integral lists as integers).
+  std::vector<double> getFloats(const std::string& op, const std::string& key) const;
 
   // Throws RN_UNKNOWN_ATTRIBUTE naming the first key no getter asked for.
   void checkAllUsed(const std::string& op) const;

@@ -17,6 +17,7 @@ namespace rn::cuda {
 
 class CudaDevice : public Device {
  public:
+  using Device::Device;
   // Everything below is used from the device's worker thread only (one stream per device).
   virtual int index() const = 0;
   virtual cudaStream_t stream() const = 0;

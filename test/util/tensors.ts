@@ -1,4 +1,5 @@
-// Moving test data in and out of tensors.
+// Moving test data in and out of tensors, and the devices the op suites run on.
+import { cudaDeviceCount } from '../../lib/runtime/device.js';
 import { Tensor, type TensorOptions } from '../../lib/runtime/tensor.js';
 
 export function tensor(values: ArrayLike<number>, shape: readonly number[], options: TensorOptions = {}): Tensor {
@@ -12,5 +13,10 @@ export async function values(t: Tensor): Promise<Float64Array> {
   return Float64Array.from(data as ArrayLike<number>, Number);
 }
 
-/** The list of devices the op suites run on: the CPU always; CUDA devices join with the CUDA backend. */
-export const testDevices: readonly string[] = ['cpu'];
+/**
+ * The devices the op suites run on: the CPU, plus 'cuda:0' where the CUDA backend loads and sees a GPU (probed
+ * once, never throwing). RESNET_NODE_TEST_DEVICES=cuda:0 (comma-separated) picks them instead, e.g. on a GPU machine.
+ */
+export const testDevices: readonly string[] = process.env.RESNET_NODE_TEST_DEVICES
+  ? process.env.RESNET_NODE_TEST_DEVICES.split(',').map((d) => d.trim()).filter(Boolean)
+  : ['cpu', ...(cudaDeviceCount() > 0 ? ['cuda:0'] : [])];

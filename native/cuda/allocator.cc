@@ -1,0 +1,106 @@
+// Size-bucketed free lists over cudaMalloc, with the byte counts `resnet-node doctor` and benchmarks report.
+#include "allocator.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "../core/errors.h"
+
+namespace rn::cuda {
+namespace {
+
+std::string mib(size_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return text;
+}
+
+}  // namespace
+
+CachingAllocator::~CachingAllocator() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  freeCachedLocked();
+}
+
+size_t CachingAllocator::roundSize(size_t bytes) {
+  constexpr size_t kSmallStep = 512;
+  constexpr size_t kSmallLimit = size_t(1) << 20;
+  if (bytes <= kSmallLimit) return std::max<size_t>(kSmallStep, (bytes + kSmallStep - 1) / kSmallStep * kSmallStep);
+  size_t power = kSmallLimit;
+  while (power * 2 < bytes) power *= 2;  // power < bytes ≤ 2·power
+  const size_t step = power / 8;
+  return (bytes + step - 1) / step * step;
+}
+
+void* CachingAllocator::allocate(size_t bytes, const std::string& what) {
+  const size_t size = roundSize(bytes);
+  std::lock_guard<std::mutex> lock(mutex_);
+  void* ptr = nullptr;
+  auto bucket = free_.find(size);
+  if (bucket != free_.end() && !bucket->second.empty()) {
+    ptr = bucket->second.back();
+    bucket->second.pop_back();
+  } else {
+    // Tensors are created on the JS thread, which may have another device current.
+    cudaSetDevice(device_);
+    cudaError_t status = cudaMalloc(&ptr, size);
+    if (status == cudaErrorMemoryAllocation) {
+      cudaGetLastError();
+      freeCachedLocked();
+      status = cudaMalloc(&ptr, size);
+    }
+    if (status != cudaSuccess) {
+      cudaGetLastError();
+      size_t freeBytes = 0, totalBytes = 0;
+      cudaMemGetInfo(&freeBytes, &totalBytes);
+      std::string message = "out of memory on cuda:" + std::to_string(device_) + " allocating " + std::to_string(bytes) +
+                            " bytes (" + mib(bytes) + ")" + (what.empty() ? "" : " for " + what) + ": " +
+                            mib(stats_.allocatedBytes) + " in use by this process's tensors, " + mib(freeBytes) +
+                            " free of " + mib(totalBytes) + " on the device (" + cudaGetErrorString(status) +
+                            "). Use a smaller batch, or setting cudnn_workspace_limit for convolution workspaces";
+      throw Error(code::kOutOfMemory, what, message, __FILE__, __LINE__);
+    }
+    stats_.reservedBytes += size;
+    stats_.peakReservedBytes = std::max(stats_.peakReservedBytes, stats_.reservedBytes);
+  }
+  stats_.allocatedBytes += size;
+  stats_.peakAllocatedBytes = std::max(stats_.peakAllocatedBytes, stats_.allocatedBytes);
+  return ptr;
+}
+
+void CachingAllocator::release(void* ptr, size_t bytes) {
+  if (!ptr) return;
+  const size_t size = roundSize(bytes);
+  std::lock_guard<std::mutex> lock(mutex_);
+  free_[size].push_back(ptr);
+  stats_.allocatedBytes -= size;
+}
+
+void CachingAllocator::emptyCache() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  freeCachedLocked();
+}
+
+void CachingAllocator::freeCachedLocked() {
+  if (free_.empty()) return;
+  cudaSetDevice(device_);
+  // A cached block may still be in use by queued kernels (a released workspace): let them finish.
+  cudaDeviceSynchronize();
+  for (auto& [size, blocks] : free_) {
+    for (void* block : blocks) {
+      cudaFree(block);
+      stats_.reservedBytes -= size;
+    }
+  }
+  free_.clear();
+  cudaGetLastError();
+}
+
+MemoryStats CachingAllocator::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+}  // namespace rn::cuda

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# The GPU check, one command on a GPU machine (docs/cuda.md): builds the CUDA library there against that machine's
+# own CUDA toolkit and cuDNN/NCCL/cuBLAS wheels, then
+#   (a) every op on cuda:0 against the CPU backend on the same random inputs, forward and backward;
+#   (b) 3 training steps of CIFAR ResNet-20 and ResNet-50 from the same weights on cuda:0 and in PyTorch there;
+#   (c) training throughput and peak memory of ResNet-50 (batch 32, 128), CIFAR ResNet-20 and -110 (batch 128),
+#       ours and PyTorch's (cudnn.benchmark=True) in the same run;
+# and prints one table. Needs build-gpu-kit/ from `bash scripts/gpu/pack.sh` (Node.js, the CPU addon, compiled JS).
+# Logs and JSON go to $OUT (the device tool's output folder) or /tmp/rn-gpu-check. Exit status 1 if a part failed.
+# Usage: bash scripts/gpu/check.sh [--skip-build] [--dry-run]
+#   --dry-run: no GPU needed — the same steps on the CPU with small sizes (skips the build), to check this harness.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+repo=$PWD
+kit=$repo/build-gpu-kit
+out=${OUT:-/tmp/rn-gpu-check}
+mkdir -p "$out"
+exec > >(tee "$out/check.log") 2>&1
+start=$(date +%s)
+step() { printf '\n== %s (%d s)\n' "$*" "$(($(date +%s) - start))"; }
+failed=()
+skip_build=0 dry_run=0
+for arg in "$@"; do
+  case $arg in
+    --skip-build) skip_build=1 ;;
+    --dry-run) dry_run=1 skip_build=1 ;;
+    *) echo "check.sh: unknown option '$arg' (known: --skip-build, --dry-run)"; exit 2 ;;
+  esac
+done
+if ((dry_run)); then
+  device=cpu parity_specs=(resnet20:4:0.05) bench_specs=(resnet20:8) bench_steps=2
+else
+  device=cuda:0 parity_specs=(resnet20:32:0.05 resnet50:8:0.01) bench_specs=(resnet50:32 resnet50:128 resnet20:128 resnet110:128)
+  bench_steps=20
+fi
+
+if [[ ! -f $kit/js/scripts/gpu/ops.js || ! -f $kit/addon/resnet_node.node ]]; then
+  echo "check.sh: $kit is missing or incomplete: run bash scripts/gpu/pack.sh where the addon is built, and carry $kit"
+  exit 1
+fi
+
+step "machine"
+nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv,noheader || echo "nvidia-smi failed"
+python=$(command -v python3)
+"$python" - <<'EOF' || echo "python3 without torch: the PyTorch parts will fail"
+import importlib.metadata as m, torch
+versions = {p: m.version(p) for p in ("nvidia-cudnn-cu13", "nvidia-nccl-cu13", "nvidia-cublas", "nvidia-cuda-runtime")
+            if any(d.metadata["Name"] == p for d in m.distributions())}
+print(f"torch {torch.__version__} (cuDNN {torch.backends.cudnn.version()}), wheels: {versions}")
+EOF
+
+# Node.js and the addon's runtime libraries from the kit.
+if ! command -v node >/dev/null 2>&1; then
+  mkdir -p /tmp/rn-node/bin
+  xz -dc "$kit/node.xz" > /tmp/rn-node/bin/node && chmod +x /tmp/rn-node/bin/node
+  export PATH=/tmp/rn-node/bin:$PATH
+fi
+libs=/tmp/rn-node/lib  # unpacked outside the kit, which stays small enough to carry
+mkdir -p "$libs"
+for packed in "$kit"/lib/*.xz; do
+  name=$(basename "$packed" .xz)
+  [[ -f $libs/$name ]] || xz -dc "$packed" > "$libs/$name"
+done
+export RESNET_NODE_ADDON=$kit/addon/resnet_node.node
+# Node with the kit's libraries (PyTorch keeps its own): a script, so that `timeout` can run it.
+rn_node=/tmp/rn-node/rn-node
+printf '#!/usr/bin/env bash\nLD_LIBRARY_PATH="%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec node "$@"\n' "$libs" > "$rn_node"
+chmod +x "$rn_node"
+echo "node $(node --version)"
+
+if ((!skip_build)); then
+  step "build the CUDA library against this machine's toolkit and wheels"
+  arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d '. ')
+  generator=()
+  command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
+  build=/tmp/rn-cuda-build
+  if cmake -S "$repo" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DRN_CUDA_ONLY=ON -DRN_CUDA=ON \
+      -DCMAKE_CUDA_ARCHITECTURES="${arch:-90}" -DRN_PYTHON="$python" &&
+    cmake --build "$build" --target resnet_node_cuda -j "$(nproc)"; then
+    cp "$build/Release/libresnet_node_cuda.so" "$build/Release/cuda-config.json" "$kit/addon/"
+  else
+    echo "check.sh: the CUDA library did not build"
+    exit 1
+  fi
+fi
+
+step "doctor"
+"$rn_node" --input-type=module -e "
+  const { doctor } = await import('$kit/js/lib/cli/doctor.js');
+  process.exitCode = await doctor([]);
+" || failed+=(doctor)
+
+step "(a) every op on $device against the CPU"
+NVIDIA_TF32_OVERRIDE=0 timeout 300 "$rn_node" "$kit/js/scripts/gpu/ops.js" --device "$device" --json "$out/ops.json" ||
+  failed+=(ops)
+
+step "(b) 3 training steps against PyTorch (TF32 off)"
+: > "$out/parity.jsonl"
+for spec in "${parity_specs[@]}"; do
+  IFS=: read -r model batch lr <<< "$spec"
+  dir=/tmp/rn-parity-$model
+  if NVIDIA_TF32_OVERRIDE=0 timeout 180 "$rn_node" "$kit/js/scripts/gpu/train.js" parity --model "$model" --batch "$batch" --lr "$lr" --steps 3 --dir "$dir" --device "$device"; then
+    NVIDIA_TF32_OVERRIDE=0 timeout 300 "$python" scripts/gpu/torch_check.py parity --dir "$dir" --device "$device" | tee -a "$out/parity.jsonl" || failed+=("parity $model (PyTorch)")
+  else
+    failed+=("parity $model (ours)")
+  fi
+done
+
+step "(c) training throughput and peak memory, ours and PyTorch"
+: > "$out/bench.jsonl"
+for spec in "${bench_specs[@]}"; do
+  IFS=: read -r model batch <<< "$spec"
+  timeout 150 "$rn_node" "$kit/js/scripts/gpu/train.js" bench --model "$model" --batch "$batch" --steps "$bench_steps" --device "$device" |
+    tee -a "$out/bench.jsonl" || failed+=("bench $model b$batch (ours)")
+  timeout 150 "$python" scripts/gpu/torch_check.py bench --model "$model" --batch "$batch" --steps "$bench_steps" --device "$device" |
+    tee -a "$out/bench.jsonl" || failed+=("bench $model b$batch (PyTorch)")
+done
+
+step "summary"
+"$rn_node" "$kit/js/scripts/gpu/report.js" "$out" "${#parity_specs[@]}" "${#bench_specs[@]}" | tee "$out/summary.txt" || failed+=(report)
+echo "check.sh: $(($(date +%s) - start)) s${failed[*]:+; failed: ${failed[*]}}"
+((${#failed[@]} == 0))

@@ -1,0 +1,154 @@
+// GPU check, our side of (b) and (c): training steps of a ResNet on cuda:0 through ModelRuntime.
+//   parity: writes the initial state and the batches (DIR/init.safetensors), runs the steps, writes the weights,
+//           buffers and last gradients after them (DIR/ours.safetensors, losses in its metadata) for
+//           scripts/gpu/torch_check.py to replay in PyTorch.
+//   bench:  img/s (median step after warm-up; each step copies its batch from host memory) and the caching
+//           allocator's peak bytes, printed as one JSON line. One model per process, so the peaks are its own.
+// Usage: node train.js parity --model resnet20 --batch 16 --steps 3 --lr 0.05 --dir DIR
+//        node train.js bench --model resnet50 --batch 32 --steps 20
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { type SafetensorsTensor, saveSafetensors } from '../../lib/io/safetensors.js';
+import { resnet } from '../../lib/models/resnet.js';
+import type { InitialValue } from '../../lib/nn/module.js';
+import { optimizerSpec } from '../../lib/optim/optimizers.js';
+import { cudaInfo } from '../../lib/runtime/device.js';
+import { ModelRuntime } from '../../lib/train/model.js';
+
+interface Options {
+  mode: 'parity' | 'bench';
+  model: string;
+  batch: number;
+  steps: number;
+  lr: number;
+  dir: string;
+  device: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const get = (name: string, fallback: string) => {
+    const at = argv.indexOf(`--${name}`);
+    return at >= 0 ? argv[at + 1] : fallback;
+  };
+  const mode = argv[0];
+  if (mode !== 'parity' && mode !== 'bench') throw new Error(`train.js: expected 'parity' or 'bench' but received '${mode}'`);
+  return {
+    mode,
+    model: get('model', 'resnet20'),
+    batch: Number(get('batch', '16')),
+    steps: Number(get('steps', mode === 'parity' ? '3' : '20')),
+    lr: Number(get('lr', '0.05')),
+    dir: get('dir', '/tmp/rn-parity'),
+    device: get('device', 'cuda:0'),
+  };
+}
+
+/** fb.resnet.torch's models: CIFAR depths 6n+2 on 32×32, ImageNet depths on 224×224 (torch_train.py's twins). */
+function build(name: string) {
+  const depth = Number(name.replace('resnet', ''));
+  const imagenet = [18, 34, 50, 101, 152, 200].includes(depth);
+  const module = resnet({ depth, dataset: imagenet ? 'imagenet' : 'cifar10' });
+  return { module, side: imagenet ? 224 : 32, classes: imagenet ? 1000 : 10 };
+}
+
+function generator(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function batchOf(seed: number, batch: number, side: number, classes: number): { x: Float32Array; y: Int32Array } {
+  const u = generator(seed);
+  const x = Float32Array.from({ length: batch * 3 * side * side }, () => Math.sqrt(-2 * Math.log(u() || 1e-12)) * Math.cos(2 * Math.PI * u()));
+  const y = Int32Array.from({ length: batch }, () => Math.floor(u() * classes));
+  return { x, y };
+}
+
+function asTensor(value: InitialValue, shape: readonly number[]): SafetensorsTensor {
+  return value instanceof BigInt64Array ? { dtype: 'I64', shape, data: value } : { dtype: 'F32', shape, data: value };
+}
+
+async function parity(o: Options): Promise<void> {
+  const { module, side, classes } = build(o.model);
+  const shapes = new Map<string, readonly number[]>();
+  for (const p of module.namedParameters()) shapes.set(p.name, p.shape);
+  for (const b of module.namedBuffers()) shapes.set(b.name, b.shape);
+  const runtime = new ModelRuntime(module, {
+    inputShape: [3, side, side],
+    device: o.device,
+    optimizer: optimizerSpec({ name: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 1e-4 }),
+  });
+  const initial = module.initialState(generator(2024));
+  await runtime.load(initial);
+
+  const init: Record<string, SafetensorsTensor> = {};
+  const order: string[] = [];
+  for (const [name, value] of initial) {
+    init[`state.${name}`] = asTensor(value, shapes.get(name)!);
+    order.push(name);
+  }
+  const batches = Array.from({ length: o.steps }, (_, k) => batchOf(100 + k, o.batch, side, classes));
+  batches.forEach((b, k) => {
+    init[`batch${k}.x`] = { dtype: 'F32', shape: [o.batch, 3, side, side], data: b.x };
+    init[`batch${k}.y`] = { dtype: 'I32', shape: [o.batch], data: b.y };
+  });
+  mkdirSync(o.dir, { recursive: true });
+  const meta = { model: o.model, batch: String(o.batch), steps: String(o.steps), lr: String(o.lr), order: JSON.stringify(order) };
+  await saveSafetensors(join(o.dir, 'init.safetensors'), init, { ...meta, momentum: '0.9', nesterov: 'true', weight_decay: '1e-4' });
+
+  const losses: number[] = [];
+  for (const b of batches) losses.push((await runtime.trainStep(b.x, b.y, o.lr)).loss);
+
+  const out: Record<string, SafetensorsTensor> = {};
+  for (const [name, value] of await runtime.stateDict()) out[`state.${name}`] = asTensor(value, shapes.get(name)!);
+  const grads = (await runtime.grads.toArray()) as Float32Array;
+  for (const p of runtime.layout.params) out[`grad.${p.name}`] = { dtype: 'F32', shape: p.shape, data: grads.slice(p.offset, p.offset + p.size) };
+  await saveSafetensors(join(o.dir, 'ours.safetensors'), out, { ...meta, losses: JSON.stringify(losses), device: o.device });
+  console.log(JSON.stringify({ model: o.model, device: o.device, losses }));
+  runtime.dispose();
+}
+
+async function bench(o: Options): Promise<void> {
+  const { module, side, classes } = build(o.model);
+  const runtime = new ModelRuntime(module, {
+    inputShape: [3, side, side],
+    device: o.device,
+    optimizer: optimizerSpec({ name: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 1e-4 }),
+  });
+  await runtime.load(module.initialState(generator(7)));
+  const { x, y } = batchOf(1, o.batch, side, classes);
+  const first = performance.now();
+  await runtime.trainStep(x, y, 0.01); // plans, builds kernels, searches convolution algorithms
+  const firstStepSeconds = (performance.now() - first) / 1000;
+  for (let i = 0; i < 2; i++) await runtime.trainStep(x, y, 0.01);
+  const times: number[] = [];
+  for (let i = 0; i < o.steps; i++) {
+    const start = performance.now();
+    await runtime.trainStep(x, y, 0.01);
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  const index = Number(o.device.split(':')[1] ?? 0);
+  const memory = o.device.startsWith('cuda') ? cudaInfo().devices[index]?.memory : undefined;
+  const row = {
+    impl: 'resnet-node',
+    model: o.model,
+    batch: o.batch,
+    imagesPerSec: (o.batch * 1000) / times[Math.floor(times.length / 2)],
+    firstStepSeconds,
+    peakAllocatedBytes: memory?.peakAllocatedBytes ?? null,
+    peakReservedBytes: memory?.peakReservedBytes ?? null,
+    plannedBytes: runtime.memory(o.batch).planned,
+  };
+  console.log(JSON.stringify(row));
+  runtime.dispose();
+}
+
+const options = parseArgs(process.argv.slice(2));
+await (options.mode === 'parity' ? parity(options) : bench(options));
