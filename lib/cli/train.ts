@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 
 import { loadCifar } from '../data/cifar.js';
 import { loadDigits } from '../data/digits.js';
+import { folderData } from '../data/folder.js';
 import { type TrainingData, imageSetData } from '../data/source.js';
 import { resnet } from '../models/resnet.js';
 import { OPTIMIZERS, type OptimizerName } from '../optim/optimizers.js';
@@ -43,7 +44,13 @@ export const trainOptions = {
   testOnly: { type: 'boolean', default: false, help: 'only evaluate (with --resume or --retrain) and print top-1/top-5' },
   manualSeed: { type: 'integer', default: 0, min: 0, help: 'random seed (initialisation, data order, augmentation)' },
   device: { type: 'string', default: 'cpu', help: "device: 'cpu' or 'cuda:N'" },
-  threads: { type: 'integer', default: 0, min: 0, help: 'CPU backend threads; 0: all cores (or RN_NUM_THREADS)' },
+  nGPU: { type: 'integer', default: 0, min: 0, help: 'data parallel on cuda:0 … cuda:N-1, the batch split across them (fb.resnet.torch); 0: --device' },
+  devices: { type: 'string', default: '', help: "data parallel on these devices, one replica each: 'cuda:0,cuda:1', or 'cpu,cpu' for CPU replicas (cpu:0, cpu:1)" },
+  syncBN: { type: 'boolean', default: false, help: 'with several devices: batch-norm statistics over all replicas (default: per replica)' },
+  threads: { type: 'integer', default: 0, min: 0, help: 'CPU backend threads, shared among CPU replicas; 0: all cores (or RN_NUM_THREADS)' },
+  nThreads: { type: 'integer', default: 2, min: 1, help: 'image decoding threads (folder/imagenet datasets)' },
+  imageSize: { type: 'integer', default: 224, min: 1, help: 'training crop side for folder/imagenet (validation scales to 256/224 of it, then crops)' },
+  scaleAugmentation: { type: 'boolean', default: false, help: "folder/imagenet: the paper's scale augmentation (shorter side U[256,480], random crop) instead of RandomSizedCrop" },
   json: { type: 'boolean', default: false, help: 'JSON lines on stdout; the last is {"event":"end",…}' },
   quiet: { type: 'boolean', default: false, help: 'print only the final result' },
   help: { type: 'boolean', default: false, help: 'show this help' },
@@ -59,10 +66,23 @@ async function loadDataset(o: TrainCliOptions): Promise<TrainingData> {
     if (!o.data) throw new ResnetError('RN_INVALID_ARGUMENT', `--dataset ${o.dataset} needs --data DIR holding the CIFAR binary files`);
     return imageSetData(await loadCifar(resolve(o.data), { dataset: o.dataset }));
   }
-  throw new ResnetError(
-    'RN_INVALID_ARGUMENT',
-    `--dataset ${o.dataset} (image folders, ImageNet layout) is not available yet; use digits, cifar10 or cifar100`,
-  );
+  if (!o.data) throw new ResnetError('RN_INVALID_ARGUMENT', `--dataset ${o.dataset} needs --data DIR holding train/<class>/<images> and val/<class>/<images>`);
+  const scale = (side: number) => Math.round((side * o.imageSize) / 224);
+  return folderData(resolve(o.data), {
+    name: o.dataset,
+    nThreads: o.nThreads,
+    imageSize: o.imageSize,
+    scaleAugmentation: o.scaleAugmentation ? [scale(256), scale(480)] : undefined,
+  });
+}
+
+/** --nGPU N: cuda:0 … cuda:N-1; --devices as listed, each bare 'cpu' taking the next CPU index; else undefined (--device). */
+export function replicaDevices(o: Pick<TrainCliOptions, 'nGPU' | 'devices'>): string[] | undefined {
+  if (o.nGPU && o.devices) throw new ResnetError('RN_INVALID_ARGUMENT', 'train: give --nGPU or --devices, not both');
+  if (o.nGPU) return Array.from({ length: o.nGPU }, (_, i) => `cuda:${i}`);
+  if (!o.devices) return undefined;
+  let nextCpu = 0;
+  return o.devices.split(',').map((d) => (d.trim() === 'cpu' ? `cpu:${nextCpu++}` : d.trim()));
 }
 
 /** Builds the Trainer a `train` command line describes (shared with tests and `bench train`). */
@@ -112,6 +132,8 @@ export async function trainerFromOptions(o: TrainCliOptions): Promise<Trainer> {
       weightDecay: o.weightDecay, decayNormAndBias: o.decayNormAndBias,
     },
     device: o.device,
+    devices: replicaDevices(o),
+    syncBatchNorm: o.syncBN,
     save: o.save ? resolve(o.save) : undefined,
     resume: o.resume ? resolve(o.resume) : undefined,
     weights: o.retrain ? resolve(o.retrain) : undefined,

@@ -20,6 +20,8 @@ export interface RuleContext {
   emit(op: string, inputs: number[], outputs: number[], attrs?: Record<string, AttrValue>): void;
   /** A fresh float32 value shaped like value `like`. */
   fresh(like: number): number;
+  /** The forward node that last wrote value v (an in-place op counts), if any. */
+  producer(v: number): IRNode | undefined;
 }
 
 type Rule = (c: RuleContext) => void;
@@ -71,6 +73,27 @@ export const gradientRules: Record<string, Rule> = {
     const outs = [c.target(0), c.target(1), c.target(2)];
     c.emit('batchnorm_backward', [x, c.dy(0)!, gamma, saveMean, saveInvStd], outs, pick(c.node.attrs, ['eps']));
     outs.forEach((g, i) => c.give(i, g));
+  },
+  // SyncBN: this replica's Σdy and Σdy·x̂ are summed over the group (with the forward all-reduce's attributes and
+  // replica weight) before dx, which needs the group's sums; dgamma and dbeta stay this replica's share until the
+  // gradient all-reduce adds the others'.
+  batchnorm_apply_training: (c) => {
+    const [x, gamma, , , , stats] = c.node.inputs;
+    const [, , , saveMean, saveInvStd] = c.node.outputs;
+    if (!c.needs(0) && !c.needs(1) && !c.needs(2)) return;
+    const dy = c.dy(0)!;
+    const dgamma = c.target(1);
+    const dbeta = c.target(2);
+    const sums = c.fresh(stats); // laid out like stats: Σdy per channel, Σdy·x̂ per channel, one unused slot
+    c.emit('batchnorm_backward_reduce', [x, dy, saveMean, saveInvStd], [dgamma, dbeta, sums]);
+    c.give(1, dgamma);
+    c.give(2, dbeta);
+    if (!c.needs(0)) return;
+    const statsAllreduce = c.producer(stats)!;
+    c.emit('allreduce_mean', [sums, ...statsAllreduce.inputs.slice(1)], [sums], statsAllreduce.attrs);
+    const dx = c.target(0);
+    c.emit('batchnorm_backward_apply', [x, dy, gamma, saveMean, saveInvStd, sums, stats], [dx]);
+    c.give(0, dx);
   },
   // ReLU's backward reads its output, so the forward may run in place over its input.
   relu_forward: (c) => {
@@ -158,6 +181,8 @@ export function buildTrainingGraph(forward: IRGraph, logits: number, labels: num
   nodes.push({ op: 'softmax_cross_entropy_backward', inputs: [probs, labels, one], outputs: [dlogits], attrs: {} });
   give(logits, dlogits);
 
+  const lastWriter = new Map<number, IRNode>();
+  for (const n of forward.nodes) for (const o of n.outputs) lastWriter.set(o, n);
   for (let k = forward.nodes.length - 1; k >= 0; k--) {
     const node = forward.nodes[k];
     if (!node.outputs.some((o) => grads.has(o))) continue;
@@ -181,6 +206,7 @@ export function buildTrainingGraph(forward: IRGraph, logits: number, labels: num
       },
       emit: (op, inputs, outputs, attrs = {}) => nodes.push({ op, inputs, outputs, attrs, module: node.module }),
       fresh: (like) => add([...values[like].shape], 'float32', 'activation'),
+      producer: (v) => lastWriter.get(v),
     });
   }
   for (const v of values) {

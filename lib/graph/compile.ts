@@ -58,6 +58,11 @@ export interface CompileOptions {
   plan?: boolean;
   /** Ops that may write their output over one input, when that input is not read again. */
   inPlace?: boolean;
+  /**
+   * Data parallel: averages the flat gradients over this collective group (allreduce_mean, weighted by the
+   * 'replica_weight' input) between the backward pass and the update, so every replica applies the same one.
+   */
+  allreduceGroup?: number;
 }
 
 export interface MemoryReport {
@@ -198,6 +203,13 @@ export function compileGraph(graph: IRGraph, options: CompileOptions): CompiledP
   const ops: ProgramSpec['ops'] = nodes
     .filter((n) => n.op !== 'reshape')
     .map((n) => ({ op: n.op, inputs: n.inputs.map((i) => specId.get(i)!), outputs: n.outputs.map((o) => specId.get(o)!), attrs: n.attrs }));
+
+  if (options.allreduceGroup !== undefined && hasGrads) {
+    // One op over the flat buffer covers every gradient; SyncBN graphs already have the weight input.
+    const weightValue = values.find((v) => v.kind === 'input' && v.name === 'replica_weight');
+    const weight = weightValue ? specId.get(weightValue.id)! : bind('replica_weight', [1], 'float32');
+    ops.push({ op: 'allreduce_mean', inputs: [flatGrads, weight], outputs: [flatGrads], attrs: { group: options.allreduceGroup, average: true } });
+  }
 
   if (options.optimizer) {
     const { op, attrs } = options.optimizer;

@@ -51,6 +51,15 @@ export interface AvgPool2dOptions extends Pool2dOptions {
 }
 
 const DROPOUT_SEED = 'dropout_seed';
+const REPLICA_WEIGHT = 'replica_weight';
+
+export interface GraphOptions {
+  /**
+   * SyncBN: training batch norms take their statistics over every replica of this collective group
+   * (an id from createInProcessGroup), through batchnorm_stats → allreduce_mean → batchnorm_apply_training.
+   */
+  syncBatchNormGroup?: number;
+}
 
 /** Output size of a convolution or pooling window along one axis (PyTorch's rule, ceil mode included). */
 export function windowOutputSize(
@@ -72,14 +81,20 @@ export class Graph {
   readonly values: Value[] = [];
   readonly nodes: Node[] = [];
   readonly mode: GraphMode;
+  readonly syncBatchNormGroup: number | undefined;
   readonly #named = new Map<string, number>();
   readonly #scope: string[] = [];
 
-  constructor(mode: GraphMode = 'train') {
+  constructor(mode: GraphMode = 'train', options: GraphOptions = {}) {
     if (mode !== 'train' && mode !== 'eval') {
       throw expected('RN_INVALID_ARGUMENT', 'Graph', 'mode', "'train' or 'eval'", JSON.stringify(mode));
     }
     this.mode = mode;
+    const group = options.syncBatchNormGroup;
+    if (group !== undefined && !(Number.isInteger(group) && group > 0)) {
+      throw expected('RN_INVALID_ARGUMENT', 'Graph', 'syncBatchNormGroup', 'a group id (an integer ≥ 1)', String(group));
+    }
+    this.syncBatchNormGroup = group;
   }
 
   // ── values ────────────────────────────────────────────────────────────────
@@ -106,6 +121,14 @@ export class Graph {
   /** The int64 [1] seed input every dropout node of this graph shares; created on first use. */
   dropoutSeed(): number {
     return this.#named.get(DROPOUT_SEED) ?? this.input(DROPOUT_SEED, [1], 'int64');
+  }
+
+  /**
+   * The float32 [1] input every all-reduce of this graph weights its contribution by: 1 for a replica that holds
+   * images, 0 for a placeholder replica (no images in this batch: it adds zeros). Created on first use.
+   */
+  replicaWeight(): number {
+    return this.#named.get(REPLICA_WEIGHT) ?? this.input(REPLICA_WEIGHT, [1]);
   }
 
   /** Appends a value that no builder made (gradients, loss terms): the door for backward rules and the compiler. */
@@ -207,6 +230,7 @@ export class Graph {
     const inputs = [x, gamma, beta, runningMean, runningVar];
     if (inference) return this.#emit(op, inputs, xs, { eps });
     const momentum = this.#number(op, 'momentum', options.momentum ?? 0.1, 0, 1);
+    if (this.syncBatchNormGroup !== undefined) return this.#syncBatchNorm(inputs, xs, { eps, momentum });
     if (xs[0] * xs[2] * xs[3] < 2) {
       throw this.#error('RN_SHAPE_MISMATCH', op, 'input x', 'more than one value per channel in training', formatShape(xs));
     }
@@ -214,6 +238,23 @@ export class Graph {
     const saveMean = this.#value([c], 'float32', 'aux');
     const saveInvstd = this.#value([c], 'float32', 'aux');
     this.#node(op, inputs, [y, runningMean, runningVar, saveMean, saveInvstd], { eps, momentum });
+    return y;
+  }
+
+  /**
+   * SyncBN's training forward: per-channel shifted sums of this replica's x, summed over the group, then the
+   * normalisation with those statistics (the kernel checks that the group holds more than one value per channel).
+   */
+  #syncBatchNorm(inputs: number[], xs: number[], attrs: { eps: number; momentum: number }): number {
+    const [x, , , runningMean, runningVar] = inputs;
+    const c = xs[1];
+    const stats = this.#value([2 * c + 1], 'float32', 'aux');
+    this.#node('batchnorm_stats', [x, runningMean], [stats], {});
+    this.#node('allreduce_mean', [stats, this.replicaWeight()], [stats], { group: this.syncBatchNormGroup!, average: false });
+    const y = this.#value(xs, 'float32', 'activation');
+    const saveMean = this.#value([c], 'float32', 'aux');
+    const saveInvstd = this.#value([c], 'float32', 'aux');
+    this.#node('batchnorm_apply_training', [...inputs, stats], [y, runningMean, runningVar, saveMean, saveInvstd], attrs);
     return y;
   }
 

@@ -178,6 +178,8 @@ export interface TraceOptions {
   mode?: GraphMode;
   /** Prepended to inputShape; default 1. */
   batch?: number;
+  /** SyncBN across the replicas of this collective group (see GraphOptions). */
+  syncBatchNormGroup?: number;
 }
 
 export interface Trace {
@@ -204,7 +206,7 @@ export function trace(module: Module, inputShape: readonly number[], options: Tr
       JSON.stringify(inputShape),
     );
   }
-  const graph = new Graph(options.mode ?? (module.training ? 'train' : 'eval'));
+  const graph = new Graph(options.mode ?? (module.training ? 'train' : 'eval'), { syncBatchNormGroup: options.syncBatchNormGroup });
   const input = graph.input('input', [batch, ...inputShape]);
   for (const [path, m] of module.namedModules()) {
     for (const [name, spec] of m.params) graph.param(join(path, name), spec.shape);

@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'RN_BACKEND_ERROR'
   | 'RN_DEVICE_UNAVAILABLE'
   | 'RN_ADDON_LOAD_FAILED'
+  | 'RN_COLLECTIVE_TIMEOUT'
   | 'RN_INTERNAL';
 
 export class ResnetError extends Error {

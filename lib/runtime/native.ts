@@ -79,6 +79,15 @@ export interface NativeAddon {
   backendInfo(name: string): string;
   /** Process-wide backend settings read when kernels are built: 'cudnn' = fastest|default|deterministic, … */
   setSetting(key: string, value: string): void;
+  /**
+   * A collective group of replicas in this process, rank k on devices[k] (distinct devices); the id goes in
+   * the `group` attribute of allreduce_mean. A rank waiting longer than timeoutSeconds fails with RN_COLLECTIVE_TIMEOUT.
+   */
+  createInProcessGroup(devices: string[], timeoutSeconds: number): number;
+  /** Forgets a group: programs already built keep working, new ones cannot name it. */
+  destroyGroup(group: number): void;
+  /** One CPU device's own OpenMP thread count (0: the process-wide one) from its next job on; returns the count in force. */
+  setDeviceThreads(device: string, threads: number): number;
 }
 
 function packageRoot(): string {

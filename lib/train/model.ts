@@ -23,6 +23,21 @@ export interface ModelRuntimeOptions {
   topk?: readonly number[];
   /** Seed of the dropout masks (varied per step). */
   dropoutSeed?: number;
+  /**
+   * Data parallel (lib/parallel): this replica's collective group. Training programs average the flat gradients
+   * over it before the update, so every replica applies the same one.
+   */
+  group?: number;
+  /** With `group`: batch-norm statistics over every replica of the group (SyncBN) instead of this replica's batch. */
+  syncBatchNorm?: boolean;
+}
+
+/** A replica's part in a data-parallel step (lib/parallel/data-parallel.ts). */
+export interface ReplicaStep {
+  /** Seed of the backward pass: N·n/B for a replica with n of the batch's B images among N replicas; default 1. */
+  lossScale?: number;
+  /** false: a placeholder replica (no images in this batch) that adds zeros to every all-reduce; default true. */
+  contributes?: boolean;
 }
 
 export interface StepResult {
@@ -56,6 +71,9 @@ export class ModelRuntime {
   readonly #hyper: Tensor;
   readonly #one: Tensor;
   readonly #seed: Tensor;
+  /** The bound weight of this replica's all-reduce contributions (with a group). */
+  readonly #replicaWeight: Tensor | undefined;
+  #lossScale = 1;
   readonly #programs = new Map<string, CompiledEntry>();
   #disposed = false;
 
@@ -79,6 +97,7 @@ export class ModelRuntime {
     this.#hyper = Tensor.zeros([2], dev);
     this.#one = Tensor.fromArray(Float32Array.of(1), [1], dev);
     this.#seed = Tensor.zeros([1], { ...dev, dtype: 'int64' });
+    if (options.group !== undefined) this.#replicaWeight = Tensor.fromArray(Float32Array.of(1), [1], dev);
   }
 
   /** Writes initial or loaded values (parameters and float buffers, by state-dict name). */
@@ -150,7 +169,8 @@ export class ModelRuntime {
 
   /** The training graph for batch size `batch` (before compilation): for memory reports and tests. */
   trainingGraph(batch: number): IRGraph {
-    const { graph, output } = trace(this.module, this.options.inputShape, { mode: 'train', batch });
+    const syncBatchNormGroup = this.options.syncBatchNorm ? this.options.group : undefined;
+    const { graph, output } = trace(this.module, this.options.inputShape, { mode: 'train', batch, syncBatchNormGroup });
     const labels = graph.label('labels', [batch]);
     return buildTrainingGraph(graph, output, labels, this.topk);
   }
@@ -174,7 +194,8 @@ export class ModelRuntime {
   }
 
   memory(batch: number): MemoryReport {
-    return compileGraph(this.trainingGraph(batch), { layout: this.layout, optimizer: this.options.optimizer, plan: this.options.plan }).memory;
+    const { optimizer, plan, group } = this.options;
+    return compileGraph(this.trainingGraph(batch), { layout: this.layout, optimizer, plan, allreduceGroup: group }).memory;
   }
 
   #entry(mode: 'train' | 'eval', batch: number): CompiledEntry {
@@ -186,10 +207,11 @@ export class ModelRuntime {
       layout: this.layout,
       optimizer: mode === 'train' ? this.options.optimizer : undefined,
       plan: this.options.plan,
+      allreduceGroup: mode === 'train' ? this.options.group : undefined,
     });
     const own = new Map<string, Tensor>();
     for (const b of compiled.bindingValues) {
-      if (['params', 'grads', 'buffers', 'hyper', 'one', 'dropout_seed'].includes(b.name) || /^state\d+$/.test(b.name)) continue;
+      if (['params', 'grads', 'buffers', 'hyper', 'one', 'dropout_seed', 'replica_weight'].includes(b.name) || /^state\d+$/.test(b.name)) continue;
       own.set(b.name, Tensor.empty(b.shape, { dtype: b.dtype, device: this.device }));
     }
     entry = { compiled, program: new Program(this.device, compiled.spec), own };
@@ -206,6 +228,7 @@ export class ModelRuntime {
         case 'hyper': return this.#hyper;
         case 'one': return this.#one;
         case 'dropout_seed': return this.#seed;
+        case 'replica_weight': return this.#replicaWeight!;
         default: {
           const state = /^state(\d+)$/.exec(name);
           if (state) return this.states[Number(state[1])];
@@ -235,12 +258,21 @@ export class ModelRuntime {
     return { loss: (loss as Float32Array)[0], correct: Array.from(correct as Int32Array), size };
   }
 
-  /** One optimizer step on a batch at learning rate `lr`. */
-  async trainStep(x: Float32Array, labels: Int32Array, lr: number): Promise<StepResult> {
+  /** One optimizer step on a batch at learning rate `lr` (as one replica of a data-parallel step: `replica`). */
+  async trainStep(x: Float32Array, labels: Int32Array, lr: number, replica: ReplicaStep = {}): Promise<StepResult> {
+    const { lossScale = 1, contributes = true } = replica;
+    if (!(Number.isFinite(lossScale) && lossScale >= 0)) throw expected('RN_INVALID_ARGUMENT', 'trainStep', 'lossScale', 'a finite number ≥ 0', String(lossScale));
     this.step += 1;
-    const hyper = this.#hyper.write(Float32Array.of(lr, this.step));
-    const seed = this.#seed.write(BigInt64Array.of(BigInt((this.options.dropoutSeed ?? 0) * 1_000_003 + this.step)));
-    const [result] = await Promise.all([this.#run('train', x, labels), hyper, seed]);
+    const writes = [
+      this.#hyper.write(Float32Array.of(lr, this.step)),
+      this.#seed.write(BigInt64Array.of(BigInt((this.options.dropoutSeed ?? 0) * 1_000_003 + this.step))),
+    ];
+    if (lossScale !== this.#lossScale) {
+      this.#lossScale = lossScale;
+      writes.push(this.#one.write(Float32Array.of(lossScale)));
+    }
+    if (this.#replicaWeight) writes.push(this.#replicaWeight.write(Float32Array.of(contributes ? 1 : 0)));
+    const [result] = await Promise.all([this.#run('train', x, labels), ...writes]);
     return result;
   }
 
@@ -270,6 +302,6 @@ export class ModelRuntime {
       for (const t of e.own.values()) t.dispose();
     }
     this.#programs.clear();
-    for (const t of [this.params, this.grads, this.buffers, ...this.states, this.#hyper, this.#one, this.#seed]) t?.dispose();
+    for (const t of [this.params, this.grads, this.buffers, ...this.states, this.#hyper, this.#one, this.#seed, this.#replicaWeight]) t?.dispose();
   }
 }

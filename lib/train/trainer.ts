@@ -11,6 +11,7 @@ import type { Device } from '../runtime/device.js';
 import { ResnetError, expected } from '../runtime/errors.js';
 import { Rng } from '../data/random.js';
 import { type TrainerState, loadOptimizerState, loadWeights, modelTensors, readLatest, saveCheckpoint } from './checkpoint.js';
+import { DataParallel } from '../parallel/data-parallel.js';
 import { ModelRuntime } from './model.js';
 
 export interface StartEvent { epochs: number; startEpoch: number; batchesPerEpoch: number; params: number; trainImages: number; testImages: number; device: string }
@@ -42,6 +43,10 @@ export interface TrainerOptions {
   schedule: Omit<ScheduleOptions, 'epochs'>;
   optimizer: OptimizerOptions;
   device?: string | Device;
+  /** Data parallel over these devices (one replica each; the batch is split across them); overrides `device`. */
+  devices?: readonly (string | Device)[];
+  /** With several devices: batch-norm statistics over all replicas (SyncBN) instead of per replica. */
+  syncBatchNorm?: boolean;
   /** Checkpoint folder (created); none: no checkpoints. */
   save?: string;
   /** Continue from the latest checkpoint in this folder. */
@@ -70,7 +75,7 @@ class Meter {
 export class Trainer extends EventEmitter<TrainerEvents> {
   readonly options: TrainerOptions;
   readonly batchSize: number;
-  #runtime: ModelRuntime | undefined;
+  #runtime: ModelRuntime | DataParallel | undefined;
   #stopRequested = false;
 
   constructor(options: TrainerOptions) {
@@ -82,20 +87,16 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     this.batchSize = batchSize;
   }
 
-  get runtime(): ModelRuntime | undefined {
+  get runtime(): ModelRuntime | DataParallel | undefined {
     return this.#runtime;
   }
 
-  #makeRuntime(): ModelRuntime {
-    const { model, data, optimizer } = this.options;
+  #makeRuntime(): ModelRuntime | DataParallel {
+    const { model, data, optimizer, devices } = this.options;
     const noDecay = optimizer.decayNormAndBias === false ? new Set(model.namedParameters().filter((p) => p.noWeightDecay).map((p) => p.name)) : new Set<string>();
-    return new ModelRuntime(model, {
-      inputShape: data.inputShape,
-      device: this.options.device,
-      optimizer: optimizerSpec(optimizer),
-      noDecay,
-      dropoutSeed: this.options.seed ?? 0,
-    });
+    const options = { inputShape: data.inputShape, optimizer: optimizerSpec(optimizer), noDecay, dropoutSeed: this.options.seed ?? 0 };
+    if (devices && devices.length > 1) return new DataParallel(model, { ...options, devices, syncBatchNorm: this.options.syncBatchNorm });
+    return new ModelRuntime(model, { ...options, device: devices?.[0] ?? this.options.device });
   }
 
   /** Validation over the whole test set: loss and top-1/top-5 error (%). */
@@ -113,7 +114,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   }
 
   /** Prepares the runtime (fresh, from weights, or resumed) without training: for --testOnly. */
-  async prepare(): Promise<{ runtime: ModelRuntime; state?: TrainerState }> {
+  async prepare(): Promise<{ runtime: ModelRuntime | DataParallel; state?: TrainerState }> {
     this.#runtime?.dispose();
     const runtime = this.#makeRuntime();
     this.#runtime = runtime;
@@ -156,7 +157,8 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const schedule = { ...this.options.schedule, epochs } as ScheduleOptions;
     this.emit('start', {
       epochs, startEpoch, batchesPerEpoch: loader.batchesPerEpoch, params: runtime.layout.paramCount,
-      trainImages: data.trainCount, testImages: data.testCount, device: runtime.device.name,
+      trainImages: data.trainCount, testImages: data.testCount,
+      device: runtime instanceof DataParallel ? runtime.devices.join(',') : runtime.device.name,
     });
     let last = { loss: NaN, top1: NaN, top5: NaN };
     let trainLoss = NaN;

@@ -9,6 +9,7 @@
 #include "../core/program.h"
 #include "async.h"
 #include "backends.h"
+#include "collectives.h"
 #include "handles.h"
 #include "instance.h"
 
@@ -168,6 +169,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("createProgram", Napi::Function::New<createProgram>(env, "createProgram"));
   exports.Set("kernelNames", Napi::Function::New<kernelNames>(env, "kernelNames"));
   defineBackendFunctions(env, exports);
+  defineCollectiveFunctions(env, exports);
   return exports;
 }
 

@@ -17,6 +17,7 @@ inline constexpr const char* kOutOfMemory = "RN_OUT_OF_MEMORY";
 inline constexpr const char* kBackend = "RN_BACKEND_ERROR";
 inline constexpr const char* kDeviceUnavailable = "RN_DEVICE_UNAVAILABLE";
 inline constexpr const char* kInternal = "RN_INTERNAL";
+inline constexpr const char* kCollectiveTimeout = "RN_COLLECTIVE_TIMEOUT";
 }  // namespace code
 
 class Error : public std::runtime_error {

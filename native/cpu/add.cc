@@ -5,6 +5,9 @@
 namespace rn::cpu {
 namespace {
 
+// Below this many elements a parallel region costs more than it saves (and stalls on a busy machine).
+constexpr int64_t kParallelMin = 1 << 15;
+
 class Add : public Kernel {
  public:
   void run(const KernelArgs& a) override {
@@ -12,7 +15,7 @@ class Add : public Kernel {
     const float* y = a.in[1].f32();
     float* z = a.out[0].f32();
     const int64_t n = a.in[0].numel();
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
     for (int64_t i = 0; i < n; ++i) z[i] = x[i] + y[i];
   }
 };
@@ -25,7 +28,7 @@ class Accumulate : public Kernel {
     float* dst = a.out[0].f32();
     const float* prev = a.in[0].f32();
     const int64_t n = a.in[0].numel();
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
     for (int64_t i = 0; i < n; ++i) dst[i] = prev[i] + src[i];
   }
 };

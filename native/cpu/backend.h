@@ -8,12 +8,14 @@
 
 namespace rn::cpu {
 
-// One engine and one stream, used only from the CPU worker thread.
+// One engine; one stream per CPU worker thread (the calling one).
 dnnl::engine& engine();
 dnnl::stream& stream();
 
 int numThreads();
 void setNumThreads(int n);  // takes effect on the worker thread before the next job
+// One CPU device's own thread count (0: the process-wide one), applied before its next job; returns the count in force.
+int setDeviceThreads(Device& device, int n);
 
 // Wraps a dense row-major buffer of `shape` in a oneDNN memory with the plain tag for its rank.
 dnnl::memory::desc plainDesc(const Shape& shape, dnnl::memory::data_type type = dnnl::memory::data_type::f32);

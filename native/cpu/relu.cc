@@ -7,13 +7,16 @@
 namespace rn::cpu {
 namespace {
 
+// Below this many elements a parallel region costs more than it saves (and stalls on a busy machine).
+constexpr int64_t kParallelMin = 1 << 15;
+
 class ReluForward : public Kernel {
  public:
   void run(const KernelArgs& a) override {
     const float* x = a.in[0].f32();
     float* y = a.out[0].f32();
     const int64_t n = a.in[0].numel();
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : 0.0f;  // std::max here does not vectorise
   }
 };
@@ -25,7 +28,7 @@ class ReluBackward : public Kernel {
     const float* dy = a.in[1].f32();
     float* dx = a.out[0].f32();
     const int64_t n = a.in[0].numel();
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
     for (int64_t i = 0; i < n; ++i) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
   }
 };

@@ -36,7 +36,7 @@ describe('runtime errors', () => {
       message: expect.stringContaining("'cuda:0'"),
     });
     expect(await codeOf(() => Device.from('tpu'))).toMatchObject({ code: 'RN_INVALID_ARGUMENT', message: expect.stringContaining("'tpu'") });
-    expect(await codeOf(() => Device.from('cpu:1'))).toMatchObject({ code: 'RN_INVALID_ARGUMENT' });
+    expect(await codeOf(() => Device.from('cpu:-1'))).toMatchObject({ code: 'RN_INVALID_ARGUMENT' });
   });
 
   it('shape mismatch names the op and both shapes', async () => {
