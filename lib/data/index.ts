@@ -16,3 +16,6 @@ export { type Batch, BatchLoader, type BatchLoaderOptions, type LoaderState, typ
 export { Rng, type RngState, randperm } from './random.js';
 export { type Augmentation, type Normalization, type Placement, fillBatch, placementAt } from './transforms.js';
 export { type EpochSource, type SourceOptions, type TrainingData, imageSetData } from './source.js';
+export { type FolderBatch, type FolderData, type FolderDataOptions, FolderLoader, folderData } from './folder.js';
+export { indexFolder } from './folder-index.js';
+export { imagenetTransform, sumCropLogits } from './imagenet-transforms.js';

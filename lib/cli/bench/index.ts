@@ -18,6 +18,10 @@ const suites: Record<string, { summary: string; load: () => Promise<BenchSuite> 
     summary: 'training img/s of CIFAR ResNet-20/56 (batch 128) and ResNet-50 (batch 16) vs PyTorch CPU',
     load: async () => (await import('./train.js')).benchTrain,
   },
+  data: {
+    summary: 'folder-loader training transforms (img/s) on 500×375 JPEGs vs a PyTorch DataLoader with PIL, 2 workers',
+    load: async () => (await import('./data.js')).benchData,
+  },
 };
 
 export type BenchSuite = (options: { json: boolean; iterations?: number; only?: string }) => Promise<BenchRow[]>;
