@@ -17,7 +17,7 @@ import { type OptionDefs, type ParsedOptions, formatHelp, parseOptions } from '.
 
 export const trainOptions = {
   dataset: { type: 'string', default: 'digits', choices: ['digits', 'cifar10', 'cifar100', 'imagenet', 'folder'], help: 'dataset (digits: the bundled UCI digits at 32×32)' },
-  data: { type: 'string', default: '', help: 'dataset folder (CIFAR: the binary files; not needed for digits)' },
+  data: { type: 'string', default: '', help: 'dataset folder: the CIFAR binary files, or train/<class>/… and val/<class>/… for imagenet/folder (not needed for digits)' },
   depth: { type: 'integer', default: 0, min: 0, help: 'ResNet depth; 0: 20 for CIFAR-style sets, 34 for ImageNet (fb.resnet.torch)' },
   netType: { type: 'string', default: 'resnet', choices: ['resnet', 'preresnet'], help: 'post- or pre-activation residual units' },
   shortcutType: { type: 'string', default: '', choices: ['', 'A', 'B', 'C'], help: 'shortcut type; empty: A for CIFAR-style sets, B for ImageNet' },
@@ -44,6 +44,7 @@ export const trainOptions = {
   testOnly: { type: 'boolean', default: false, help: 'only evaluate (with --resume or --retrain) and print top-1/top-5' },
   manualSeed: { type: 'integer', default: 0, min: 0, help: 'random seed (initialisation, data order, augmentation)' },
   device: { type: 'string', default: 'cpu', help: "device: 'cpu' or 'cuda:N'" },
+  cudnn: { type: 'string', default: 'fastest', choices: ['fastest', 'default', 'deterministic'], help: 'cuDNN convolution algorithms: benchmark once per shape, heuristics, or deterministic only (fb.resnet.torch)' },
   nGPU: { type: 'integer', default: 0, min: 0, help: 'data parallel on cuda:0 … cuda:N-1, the batch split across them (fb.resnet.torch); 0: --device' },
   devices: { type: 'string', default: '', help: "data parallel on these devices, one replica each: 'cuda:0,cuda:1', or 'cpu,cpu' for CPU replicas (cpu:0, cpu:1)" },
   syncBN: { type: 'boolean', default: false, help: 'with several devices: batch-norm statistics over all replicas (default: per replica)' },
@@ -150,6 +151,7 @@ export async function train(argv: readonly string[]): Promise<number> {
   }
   if (positionals.length) throw new ResnetError('RN_INVALID_ARGUMENT', `train: unexpected argument '${positionals[0]}' (options start with --)`);
   if (o.threads) native().setNumThreads(o.threads);
+  native().setSetting('cudnn', o.cudnn);
   if (o.testOnly && !o.resume && !o.retrain) throw new ResnetError('RN_INVALID_ARGUMENT', 'train: --testOnly needs --resume DIR or --retrain FILE');
   const trainer = await trainerFromOptions(o);
   const mode = o.json ? 'json' : o.quiet ? 'quiet' : process.stderr.isTTY ? 'tty' : 'lines';
