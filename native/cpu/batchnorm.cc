@@ -8,18 +8,14 @@
 #include <cmath>
 
 #include "../core/kernel.h"
+#include "../ops/batchnorm_shapes.h"
 
 namespace rn::cpu {
 namespace {
 
-// x viewed as N planes of HW elements per channel: channel c of image n starts at (n*C + c)*HW.
-struct ChannelPlanes {
-  int64_t N = 0, C = 0, HW = 0;
-  int64_t count() const { return N * HW; }  // elements per channel
-  int64_t plane(int64_t n, int64_t c) const { return (n * C + c) * HW; }
-};
-
-ChannelPlanes planesOf(const Shape& x) { return {x[0], x[1], x[2] * x[3]}; }
+// x viewed as N planes of HW elements per channel (native/ops/batchnorm_shapes.h).
+using ops::ChannelPlanes;
+using ops::planesOf;
 
 struct Moments {
   double mean;
@@ -172,63 +168,20 @@ class BatchNormBackward : public Kernel {
   ChannelPlanes planes_;
 };
 
-// x (N, C, H, W) float32 and every listed value a float32 [C].
-void expectChannelVectors(const KernelContext& ctx, const std::vector<std::pair<const ValueInfo*, std::string>>& vectors) {
-  const ValueInfo& x = ctx.inputs[0];
-  ctx.expectDtype(x, DType::F32, "x");
-  ctx.expectRank(x, 4, "x");
-  for (const auto& [value, what] : vectors) {
-    ctx.expectDtype(*value, DType::F32, what);
-    ctx.expectShape(*value, {x.shape[1]}, what);
-  }
-}
-
-void expectImage(const KernelContext& ctx, const ValueInfo& value, const std::string& what) {
-  ctx.expectDtype(value, DType::F32, what);
-  ctx.expectShape(value, ctx.inputs[0].shape, what);
-}
-
-double readEps(const KernelContext& ctx) {
-  const double eps = ctx.attrs.getFloat(ctx.op, "eps", 1e-5);
-  if (!(eps >= 0 && std::isfinite(eps))) ctx.fail(code::kInvalidArgument, "eps must be a finite number ≥ 0");
-  return eps;
-}
-
 std::unique_ptr<Kernel> makeForwardTraining(const KernelContext& ctx) {
-  ctx.expectArity(5, 5);
-  const auto& in = ctx.inputs;
-  const auto& out = ctx.outputs;
-  expectChannelVectors(ctx, {{&in[1], "gamma"}, {&in[2], "beta"}, {&in[3], "running_mean"}, {&in[4], "running_var"},
-                             {&out[1], "output running_mean"}, {&out[2], "output running_var"},
-                             {&out[3], "save_mean"}, {&out[4], "save_invstd"}});
-  expectImage(ctx, out[0], "y");
-  const ChannelPlanes planes = planesOf(in[0].shape);
-  if (planes.count() < 2) ctx.fail(code::kInvalidArgument, "training needs more than one value per channel");
-  const double eps = readEps(ctx);
-  const double momentum = ctx.attrs.getFloat(ctx.op, "momentum", 0.1);
-  if (!(momentum >= 0 && momentum <= 1)) ctx.fail(code::kInvalidArgument, "momentum must be in [0, 1]");
-  return std::make_unique<BatchNormForwardTraining>(planes, eps, momentum);
+  const ops::BatchNormTrainingParams p = ops::checkBatchNormForwardTraining(ctx);
+  return std::make_unique<BatchNormForwardTraining>(planesOf(ctx.inputs[0].shape), p.eps, p.momentum);
 }
 
 std::unique_ptr<Kernel> makeForwardInference(const KernelContext& ctx) {
-  ctx.expectArity(5, 1);
-  const auto& in = ctx.inputs;
-  expectChannelVectors(ctx, {{&in[1], "gamma"}, {&in[2], "beta"}, {&in[3], "running_mean"}, {&in[4], "running_var"}});
-  expectImage(ctx, ctx.outputs[0], "y");
-  return std::make_unique<BatchNormForwardInference>(planesOf(in[0].shape), readEps(ctx));
+  const double eps = ops::checkBatchNormForwardInference(ctx);
+  return std::make_unique<BatchNormForwardInference>(planesOf(ctx.inputs[0].shape), eps);
 }
 
 std::unique_ptr<Kernel> makeBackward(const KernelContext& ctx) {
-  ctx.expectArity(5, 3);
-  const auto& in = ctx.inputs;
-  const auto& out = ctx.outputs;
-  expectChannelVectors(ctx, {{&in[2], "gamma"}, {&in[3], "save_mean"}, {&in[4], "save_invstd"},
-                             {&out[1], "dgamma"}, {&out[2], "dbeta"}});
-  expectImage(ctx, in[1], "dy");
-  expectImage(ctx, out[0], "dx");
-  // eps belongs to the op's contract (cuDNN's backward takes it); here save_invstd already folds it in.
-  readEps(ctx);
-  return std::make_unique<BatchNormBackward>(planesOf(in[0].shape));
+  // eps is checked as part of the op's contract; here save_invstd already folds it in.
+  ops::checkBatchNormBackward(ctx);
+  return std::make_unique<BatchNormBackward>(planesOf(ctx.inputs[0].shape));
 }
 
 RN_REGISTER_KERNEL("cpu", "batchnorm_forward_training", makeForwardTraining);

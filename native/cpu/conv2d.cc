@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "../core/kernel.h"
+#include "../ops/conv_geometry.h"
 #include "backend.h"
 
 namespace rn::cpu {
@@ -21,10 +22,19 @@ namespace {
 using dnnl::memory;
 using Dims = memory::dims;
 
-// Shapes and attributes of one convolution, checked against each other.
+// Shapes and attributes of one convolution, checked against each other (native/ops/conv_geometry.h), in oneDNN's
+// terms.
 struct ConvGeometry {
   Shape x, w, y;                   // x (N, C, H, W), w (K, C, kh, kw), y (N, K, OH, OW)
   Dims stride, padding, dilation;  // dilation in oneDNN's convention: 0 = dense
+
+  explicit ConvGeometry(const ops::ConvGeometry& g)
+      : x(g.x),
+        w(g.w),
+        y(g.y),
+        stride{g.stride[0], g.stride[1]},
+        padding{g.padding[0], g.padding[1]},
+        dilation{g.dilation[0] - 1, g.dilation[1] - 1} {}
 
   ConvGeometry withBatch(int64_t n) const {
     ConvGeometry g = *this;
@@ -32,59 +42,6 @@ struct ConvGeometry {
     return g;
   }
 };
-
-std::vector<int64_t> readPair(const KernelContext& ctx, const char* key, int64_t fallback, int64_t min) {
-  std::vector<int64_t> v = ctx.attrs.getInts(ctx.op, key, {fallback, fallback});
-  if (v.size() != 2 || v[0] < min || v[1] < min) {
-    std::string got;
-    for (size_t i = 0; i < v.size(); ++i) got += (i ? "," : "") + std::to_string(v[i]);
-    ctx.fail(code::kInvalidArgument, "expected attribute '" + std::string(key) + "' to be two integers >= " +
-                                         std::to_string(min) + " but received [" + got + "]");
-  }
-  return v;
-}
-
-// Reads stride/padding/dilation, checks x and w (float32, rank 4, positive sizes, channels, kernel fits the
-// padded input) and returns the geometry with y computed: OH = (H + 2p - d(kh-1) - 1) / s + 1.
-ConvGeometry readGeometry(const KernelContext& ctx, const ValueInfo& x, const std::string& xName, const ValueInfo& w,
-                          const std::string& wName) {
-  for (const auto& v : ctx.inputs) ctx.expectDtype(v, DType::F32, "every input");
-  for (const auto& v : ctx.outputs) ctx.expectDtype(v, DType::F32, "every output");
-  for (const auto& [v, name] : {std::pair{&x, xName}, std::pair{&w, wName}}) {
-    ctx.expectRank(*v, 4, name);
-    for (int64_t d : v->shape) {
-      if (d <= 0) {
-        ctx.fail(code::kInvalidArgument, "expected positive sizes for " + name + " but received " + shapeString(v->shape));
-      }
-    }
-  }
-  std::vector<int64_t> stride = readPair(ctx, "stride", 1, 1);
-  std::vector<int64_t> padding = readPair(ctx, "padding", 0, 0);
-  std::vector<int64_t> dilation = readPair(ctx, "dilation", 1, 1);
-  if (w.shape[1] != x.shape[1]) {
-    ctx.fail(code::kShapeMismatch, "expected " + std::to_string(w.shape[1]) + " input channels (" + wName + " " +
-                                       shapeString(w.shape) + ") for " + xName + " but received " +
-                                       std::to_string(x.shape[1]) + " (" + xName + " " + shapeString(x.shape) + ")");
-  }
-  ConvGeometry g;
-  g.x = x.shape;
-  g.w = w.shape;
-  g.y = {x.shape[0], w.shape[0], 0, 0};
-  for (int i = 0; i < 2; ++i) {
-    int64_t extent = dilation[i] * (w.shape[2 + i] - 1) + 1;
-    int64_t padded = x.shape[2 + i] + 2 * padding[i];
-    if (extent > padded) {
-      ctx.fail(code::kShapeMismatch, "kernel " + shapeString(w.shape) + " (dilated extent " + std::to_string(extent) +
-                                         ") is larger than the padded input " + xName + " " + shapeString(x.shape) +
-                                         " with padding " + std::to_string(padding[i]));
-    }
-    g.y[2 + i] = (padded - extent) / stride[i] + 1;
-  }
-  g.stride = {stride[0], stride[1]};
-  g.padding = {padding[0], padding[1]};
-  g.dilation = {dilation[0] - 1, dilation[1] - 1};
-  return g;
-}
 
 enum class Direction { Forward, BackwardData, BackwardWeights };
 
@@ -422,11 +379,9 @@ class Conv2d : public Kernel {
 
 // Inputs (x, w[, b]) → y.
 std::unique_ptr<Kernel> makeConv2dForward(const KernelContext& ctx) {
-  ctx.expectArity(2, 3, 1);
-  ConvGeometry g = readGeometry(ctx, ctx.inputs[0], "x", ctx.inputs[1], "w");
-  const bool bias = ctx.inputs.size() == 3;
-  if (bias) ctx.expectShape(ctx.inputs[2], {g.w[0]}, "b");
-  ctx.expectShape(ctx.outputs[0], g.y, "y");
+  const ops::ConvSpec spec = ops::checkConv2dForward(ctx);
+  const ConvGeometry g(spec.g);
+  const bool bias = spec.bias;
   std::vector<OperandSpec> specs{{DNNL_ARG_SRC, Role::BatchIn, 0, g.x},
                                  {DNNL_ARG_WEIGHTS, Role::SharedIn, 1, g.w},
                                  {DNNL_ARG_DST, Role::BatchOut, 0, g.y}};
@@ -436,9 +391,7 @@ std::unique_ptr<Kernel> makeConv2dForward(const KernelContext& ctx) {
 
 // Inputs (dy, w) → dx; the geometry comes from dx's shape, and dy must match it.
 std::unique_ptr<Kernel> makeConv2dBackwardData(const KernelContext& ctx) {
-  ctx.expectArity(2, 1);
-  ConvGeometry g = readGeometry(ctx, ctx.outputs[0], "dx", ctx.inputs[1], "w");
-  ctx.expectShape(ctx.inputs[0], g.y, "dy");
+  const ConvGeometry g(ops::checkConv2dBackwardData(ctx));
   std::vector<OperandSpec> specs{{DNNL_ARG_DIFF_DST, Role::BatchIn, 0, g.y},
                                  {DNNL_ARG_WEIGHTS, Role::SharedIn, 1, g.w},
                                  {DNNL_ARG_DIFF_SRC, Role::BatchOut, 0, g.x}};
@@ -447,11 +400,9 @@ std::unique_ptr<Kernel> makeConv2dBackwardData(const KernelContext& ctx) {
 
 // Inputs (x, dy) → dw[, db].
 std::unique_ptr<Kernel> makeConv2dBackwardWeights(const KernelContext& ctx) {
-  ctx.expectArity(2, ctx.outputs.size() == 2 ? 2 : 1);
-  ConvGeometry g = readGeometry(ctx, ctx.inputs[0], "x", ctx.outputs[0], "dw");
-  ctx.expectShape(ctx.inputs[1], g.y, "dy");
-  const bool bias = ctx.outputs.size() == 2;
-  if (bias) ctx.expectShape(ctx.outputs[1], {g.w[0]}, "db");
+  const ops::ConvSpec spec = ops::checkConv2dBackwardWeights(ctx);
+  const ConvGeometry g(spec.g);
+  const bool bias = spec.bias;
   std::vector<OperandSpec> specs{{DNNL_ARG_SRC, Role::BatchIn, 0, g.x},
                                  {DNNL_ARG_DIFF_DST, Role::BatchIn, 1, g.y},
                                  {DNNL_ARG_DIFF_WEIGHTS, Role::SummedOut, 0, g.w}};

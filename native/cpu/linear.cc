@@ -5,6 +5,7 @@
 #include <dnnl.hpp>
 
 #include "../core/kernel.h"
+#include "../ops/linear_shapes.h"
 #include "backend.h"
 
 namespace rn::cpu {
@@ -18,9 +19,7 @@ void gemm(const std::string& op, char ta, char tb, int64_t m, int64_t n, int64_t
   }
 }
 
-struct Dims {
-  int64_t n, in, out;
-};
+using Dims = ops::LinearDims;  // native/ops/linear_shapes.h
 
 // Inputs (x [N,in], w [out,in], optional b [out]); output y [N,out].
 class LinearForward : public Kernel {
@@ -87,54 +86,19 @@ class LinearBackwardWeights : public Kernel {
   bool bias_;
 };
 
-void expectMatrix(const KernelContext& ctx, const ValueInfo& v, const std::string& what) {
-  ctx.expectDtype(v, DType::F32, what);
-  ctx.expectRank(v, 2, what);
-}
-
 std::unique_ptr<Kernel> makeLinearForward(const KernelContext& ctx) {
-  ctx.expectArity(2, 3, 1);
-  expectMatrix(ctx, ctx.inputs[0], "x");
-  expectMatrix(ctx, ctx.inputs[1], "w");
-  const Dims d{ctx.inputs[0].shape[0], ctx.inputs[0].shape[1], ctx.inputs[1].shape[0]};
-  ctx.expectShape(ctx.inputs[1], {d.out, d.in}, "w");
-  const bool bias = ctx.inputs.size() == 3;
-  if (bias) {
-    ctx.expectDtype(ctx.inputs[2], DType::F32, "b");
-    ctx.expectShape(ctx.inputs[2], {d.out}, "b");
-  }
-  ctx.expectDtype(ctx.outputs[0], DType::F32, "y");
-  ctx.expectShape(ctx.outputs[0], {d.n, d.out}, "y");
-  return std::make_unique<LinearForward>(ctx.op, d, bias);
+  const ops::LinearSpec spec = ops::checkLinearForward(ctx);
+  return std::make_unique<LinearForward>(ctx.op, spec.d, spec.bias);
 }
 
 std::unique_ptr<Kernel> makeLinearBackwardData(const KernelContext& ctx) {
-  ctx.expectArity(2, 1);
-  expectMatrix(ctx, ctx.inputs[0], "dy");
-  expectMatrix(ctx, ctx.inputs[1], "w");
-  const Dims d{ctx.inputs[0].shape[0], ctx.inputs[1].shape[1], ctx.inputs[0].shape[1]};
-  ctx.expectShape(ctx.inputs[1], {d.out, d.in}, "w");
-  ctx.expectDtype(ctx.outputs[0], DType::F32, "dx");
-  ctx.expectShape(ctx.outputs[0], {d.n, d.in}, "dx");
+  const Dims d = ops::checkLinearBackwardData(ctx);
   return std::make_unique<LinearBackwardData>(ctx.op, d);
 }
 
 std::unique_ptr<Kernel> makeLinearBackwardWeights(const KernelContext& ctx) {
-  if (ctx.inputs.size() != 2 || ctx.outputs.empty() || ctx.outputs.size() > 2) {
-    ctx.fail(code::kInvalidArgument, "expected 2 inputs and 1-2 outputs");
-  }
-  expectMatrix(ctx, ctx.inputs[0], "x");
-  expectMatrix(ctx, ctx.inputs[1], "dy");
-  const Dims d{ctx.inputs[0].shape[0], ctx.inputs[0].shape[1], ctx.inputs[1].shape[1]};
-  ctx.expectShape(ctx.inputs[1], {d.n, d.out}, "dy");
-  ctx.expectDtype(ctx.outputs[0], DType::F32, "dw");
-  ctx.expectShape(ctx.outputs[0], {d.out, d.in}, "dw");
-  const bool bias = ctx.outputs.size() == 2;
-  if (bias) {
-    ctx.expectDtype(ctx.outputs[1], DType::F32, "db");
-    ctx.expectShape(ctx.outputs[1], {d.out}, "db");
-  }
-  return std::make_unique<LinearBackwardWeights>(ctx.op, d, bias);
+  const ops::LinearSpec spec = ops::checkLinearBackwardWeights(ctx);
+  return std::make_unique<LinearBackwardWeights>(ctx.op, spec.d, spec.bias);
 }
 
 RN_REGISTER_KERNEL("cpu", "linear_forward", makeLinearForward);

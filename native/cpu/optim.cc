@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "../core/kernel.h"
+#include "../ops/optim_params.h"
 
 namespace rn::cpu {
 namespace {
@@ -35,42 +36,7 @@ namespace {
 // Below this many elements the update runs on one thread: a parallel region costs more than it saves.
 constexpr int64_t kParallelGrain = 1 << 15;
 
-std::string number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
-  return buf;
-}
-
-// Arity, dtypes and shapes: every buffer input and every output float32 of param's shape, the last input
-// float32[2]. `inputs` and `outputs` name them for the messages.
-void expectUpdateSignature(const KernelContext& ctx, const std::vector<std::string>& inputs,
-                           const std::vector<std::string>& outputs) {
-  ctx.expectArity(inputs.size(), outputs.size());
-  const Shape& shape = ctx.inputs[0].shape;
-  for (size_t i = 0; i + 1 < inputs.size(); ++i) {
-    ctx.expectDtype(ctx.inputs[i], DType::F32, "input " + std::to_string(i) + " (" + inputs[i] + ")");
-    ctx.expectShape(ctx.inputs[i], shape, "input " + std::to_string(i) + " (" + inputs[i] + ", as param)");
-  }
-  const size_t h = inputs.size() - 1;
-  ctx.expectDtype(ctx.inputs[h], DType::F32, "input " + std::to_string(h) + " (hyper = [lr, step])");
-  ctx.expectShape(ctx.inputs[h], Shape{2}, "input " + std::to_string(h) + " (hyper = [lr, step])");
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    ctx.expectDtype(ctx.outputs[i], DType::F32, "output " + std::to_string(i) + " (" + outputs[i] + ")");
-    ctx.expectShape(ctx.outputs[i], shape, "output " + std::to_string(i) + " (" + outputs[i] + ", as param)");
-  }
-}
-
-// A float attribute with a range check; `lo`/`hi` inclusive unless the flags say open.
-double attrIn(const KernelContext& ctx, const std::string& key, double fallback, double lo, double hi,
-              bool hiOpen = false) {
-  const double v = ctx.attrs.getFloat(ctx.op, key, fallback);
-  if (!std::isfinite(v) || v < lo || (hiOpen ? v >= hi : v > hi)) {
-    ctx.fail(code::kInvalidArgument, "attribute '" + key + "' must be a number in [" + number(lo) + ", " +
-                                         (std::isinf(hi) ? "inf" : number(hi)) + (hiOpen ? ")" : "]") +
-                                         " but is " + number(v));
-  }
-  return v;
-}
+using ops::number;
 
 struct Hyper {
   float lr;
@@ -136,17 +102,9 @@ class SgdUpdate : public Kernel {
 };
 
 std::unique_ptr<Kernel> makeSgdUpdate(const KernelContext& ctx) {
-  expectUpdateSignature(ctx, {"param", "grad", "momentum_buf", "hyper"}, {"param", "momentum_buf"});
-  const double momentum = attrIn(ctx, "momentum", 0.9, 0.0, INFINITY);
-  const double dampening = attrIn(ctx, "dampening", 0.0, -INFINITY, INFINITY);
-  const double weightDecay = attrIn(ctx, "weight_decay", 1e-4, 0.0, INFINITY);
-  const bool nesterov = ctx.attrs.getBool(ctx.op, "nesterov", true);
-  if (nesterov && (momentum <= 0.0 || dampening != 0.0)) {
-    ctx.fail(code::kInvalidArgument, "nesterov momentum requires momentum > 0 and dampening 0 (momentum " +
-                                         number(momentum) + ", dampening " + number(dampening) + ")");
-  }
-  return std::make_unique<SgdUpdate>(ctx.op, static_cast<float>(momentum), static_cast<float>(dampening),
-                                     static_cast<float>(weightDecay), nesterov);
+  const ops::SgdParams p = ops::readSgdParams(ctx);
+  return std::make_unique<SgdUpdate>(ctx.op, static_cast<float>(p.momentum), static_cast<float>(p.dampening),
+                                     static_cast<float>(p.weightDecay), p.nesterov);
 }
 
 // ------------------------------------------------------------------------------------------------ RMSprop
@@ -209,19 +167,8 @@ class RmspropUpdate : public Kernel {
 };
 
 std::unique_ptr<Kernel> makeRmspropUpdate(const KernelContext& ctx) {
-  const bool centered = ctx.attrs.getBool(ctx.op, "centered", false);
-  if (centered) {
-    expectUpdateSignature(ctx, {"param", "grad", "square_avg", "momentum_buf", "grad_avg", "hyper"},
-                          {"param", "square_avg", "momentum_buf", "grad_avg"});
-  } else {
-    expectUpdateSignature(ctx, {"param", "grad", "square_avg", "momentum_buf", "hyper"},
-                          {"param", "square_avg", "momentum_buf"});
-  }
-  const double alpha = attrIn(ctx, "alpha", 0.99, 0.0, INFINITY);
-  const double eps = attrIn(ctx, "eps", 1e-8, 0.0, INFINITY);
-  const double weightDecay = attrIn(ctx, "weight_decay", 0.0, 0.0, INFINITY);
-  const double momentum = attrIn(ctx, "momentum", 0.0, 0.0, INFINITY);
-  return std::make_unique<RmspropUpdate>(ctx.op, alpha, eps, weightDecay, momentum, centered);
+  const ops::RmspropParams p = ops::readRmspropParams(ctx);
+  return std::make_unique<RmspropUpdate>(ctx.op, p.alpha, p.eps, p.weightDecay, p.momentum, p.centered);
 }
 
 // ----------------------------------------------------------------------------------------------- Adadelta
@@ -267,12 +214,8 @@ class AdadeltaUpdate : public Kernel {
 };
 
 std::unique_ptr<Kernel> makeAdadeltaUpdate(const KernelContext& ctx) {
-  expectUpdateSignature(ctx, {"param", "grad", "square_avg", "acc_delta", "hyper"},
-                        {"param", "square_avg", "acc_delta"});
-  const double rho = attrIn(ctx, "rho", 0.9, 0.0, 1.0);
-  const double eps = attrIn(ctx, "eps", 1e-6, 0.0, INFINITY);
-  const double weightDecay = attrIn(ctx, "weight_decay", 0.0, 0.0, INFINITY);
-  return std::make_unique<AdadeltaUpdate>(ctx.op, rho, eps, weightDecay);
+  const ops::AdadeltaParams p = ops::readAdadeltaParams(ctx);
+  return std::make_unique<AdadeltaUpdate>(ctx.op, p.rho, p.eps, p.weightDecay);
 }
 
 // ------------------------------------------------------------------------------------------------ Adagrad
@@ -316,11 +259,8 @@ class AdagradUpdate : public Kernel {
 };
 
 std::unique_ptr<Kernel> makeAdagradUpdate(const KernelContext& ctx) {
-  expectUpdateSignature(ctx, {"param", "grad", "state_sum", "hyper"}, {"param", "state_sum"});
-  const double lrDecay = attrIn(ctx, "lr_decay", 0.0, 0.0, INFINITY);
-  const double eps = attrIn(ctx, "eps", 1e-10, 0.0, INFINITY);
-  const double weightDecay = attrIn(ctx, "weight_decay", 0.0, 0.0, INFINITY);
-  return std::make_unique<AdagradUpdate>(ctx.op, lrDecay, eps, weightDecay);
+  const ops::AdagradParams p = ops::readAdagradParams(ctx);
+  return std::make_unique<AdagradUpdate>(ctx.op, p.lrDecay, p.eps, p.weightDecay);
 }
 
 // ------------------------------------------------------------------------------------------- Adam, AdamW
@@ -395,19 +335,8 @@ class AdamUpdate : public Kernel {
 };
 
 std::unique_ptr<Kernel> makeAdam(const KernelContext& ctx, bool decoupled) {
-  const bool amsgrad = ctx.attrs.getBool(ctx.op, "amsgrad", false);
-  if (amsgrad) {
-    expectUpdateSignature(ctx, {"param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "hyper"},
-                          {"param", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"});
-  } else {
-    expectUpdateSignature(ctx, {"param", "grad", "exp_avg", "exp_avg_sq", "hyper"},
-                          {"param", "exp_avg", "exp_avg_sq"});
-  }
-  const double beta1 = attrIn(ctx, "beta1", 0.9, 0.0, 1.0, true);
-  const double beta2 = attrIn(ctx, "beta2", 0.999, 0.0, 1.0, true);
-  const double eps = attrIn(ctx, "eps", 1e-8, 0.0, INFINITY);
-  const double weightDecay = attrIn(ctx, "weight_decay", decoupled ? 1e-2 : 0.0, 0.0, INFINITY);
-  return std::make_unique<AdamUpdate>(ctx.op, beta1, beta2, eps, weightDecay, amsgrad, decoupled);
+  const ops::AdamParams p = ops::readAdamParams(ctx, decoupled);
+  return std::make_unique<AdamUpdate>(ctx.op, p.beta1, p.beta2, p.eps, p.weightDecay, p.amsgrad, decoupled);
 }
 
 std::unique_ptr<Kernel> makeAdamUpdate(const KernelContext& ctx) { return makeAdam(ctx, false); }

@@ -13,18 +13,14 @@
 #include <cmath>
 
 #include "../core/kernel.h"
+#include "../ops/batchnorm_shapes.h"
 
 namespace rn::cpu {
 namespace {
 
-// x viewed as N planes of HW elements per channel: channel c of image n starts at (n*C + c)*HW.
-struct ChannelPlanes {
-  int64_t N = 0, C = 0, HW = 0;
-  int64_t count() const { return N * HW; }  // elements per channel
-  int64_t plane(int64_t n, int64_t c) const { return (n * C + c) * HW; }
-};
-
-ChannelPlanes planesOf(const Shape& x) { return {x[0], x[1], x[2] * x[3]}; }
+// x viewed as N planes of HW elements per channel (native/ops/batchnorm_shapes.h).
+using ops::ChannelPlanes;
+using ops::planesOf;
 
 // Inputs (x, running_mean); output stats [2C+1].
 class BatchNormStats : public Kernel {
@@ -231,10 +227,8 @@ std::unique_ptr<Kernel> makeApplyTraining(const KernelContext& ctx) {
                          {&out[1], "output running_mean"}, {&out[2], "output running_var"},
                          {&out[3], "save_mean"}, {&out[4], "save_invstd"}});
   expectVectors(ctx, 2 * c + 1, {{&in[5], "stats"}});
-  const double eps = ctx.attrs.getFloat(ctx.op, "eps", 1e-5);
-  if (!(eps >= 0 && std::isfinite(eps))) ctx.fail(code::kInvalidArgument, "eps must be a finite number ≥ 0");
-  const double momentum = ctx.attrs.getFloat(ctx.op, "momentum", 0.1);
-  if (!(momentum >= 0 && momentum <= 1)) ctx.fail(code::kInvalidArgument, "momentum must be in [0, 1]");
+  const double eps = ops::readBatchNormEps(ctx);
+  const double momentum = ops::readBatchNormMomentum(ctx);
   return std::make_unique<BatchNormApplyTraining>(ctx.op, planesOf(in[0].shape), eps, momentum);
 }
 

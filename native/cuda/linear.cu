@@ -5,15 +5,14 @@
 #include <algorithm>
 
 #include "../core/kernel.h"
+#include "../ops/linear_shapes.h"
 #include "common.h"
 #include "kernels.h"
 
 namespace rn::cuda {
 namespace {
 
-struct Dims {
-  int64_t n, in, out;
-};
+using Dims = ops::LinearDims;  // native/ops/linear_shapes.h
 
 // y[i,o] = b[o] before the GEMM adds x·wᵀ (beta = 1), the CPU's order.
 __global__ void broadcastBias(const float* b, float* y, int64_t n, int64_t out) {
@@ -109,11 +108,6 @@ class LinearBackwardWeights : public Kernel {
   bool bias_;
 };
 
-void expectMatrix(const KernelContext& ctx, const ValueInfo& v, const std::string& what) {
-  ctx.expectDtype(v, DType::F32, what);
-  ctx.expectRank(v, 2, what);
-}
-
 // cuBLAS takes int sizes and leading dimensions.
 void expectIntDims(const KernelContext& ctx, const Dims& d) {
   constexpr int64_t kMax = 2147483647;
@@ -123,51 +117,21 @@ void expectIntDims(const KernelContext& ctx, const Dims& d) {
 }
 
 std::unique_ptr<Kernel> makeLinearForward(const KernelContext& ctx) {
-  ctx.expectArity(2, 3, 1);
-  expectMatrix(ctx, ctx.inputs[0], "x");
-  expectMatrix(ctx, ctx.inputs[1], "w");
-  const Dims d{ctx.inputs[0].shape[0], ctx.inputs[0].shape[1], ctx.inputs[1].shape[0]};
-  ctx.expectShape(ctx.inputs[1], {d.out, d.in}, "w");
-  const bool bias = ctx.inputs.size() == 3;
-  if (bias) {
-    ctx.expectDtype(ctx.inputs[2], DType::F32, "b");
-    ctx.expectShape(ctx.inputs[2], {d.out}, "b");
-  }
-  ctx.expectDtype(ctx.outputs[0], DType::F32, "y");
-  ctx.expectShape(ctx.outputs[0], {d.n, d.out}, "y");
-  expectIntDims(ctx, d);
-  return std::make_unique<LinearForward>(ctx.op, d, bias);
+  const ops::LinearSpec spec = ops::checkLinearForward(ctx);
+  expectIntDims(ctx, spec.d);
+  return std::make_unique<LinearForward>(ctx.op, spec.d, spec.bias);
 }
 
 std::unique_ptr<Kernel> makeLinearBackwardData(const KernelContext& ctx) {
-  ctx.expectArity(2, 1);
-  expectMatrix(ctx, ctx.inputs[0], "dy");
-  expectMatrix(ctx, ctx.inputs[1], "w");
-  const Dims d{ctx.inputs[0].shape[0], ctx.inputs[1].shape[1], ctx.inputs[0].shape[1]};
-  ctx.expectShape(ctx.inputs[1], {d.out, d.in}, "w");
-  ctx.expectDtype(ctx.outputs[0], DType::F32, "dx");
-  ctx.expectShape(ctx.outputs[0], {d.n, d.in}, "dx");
+  const Dims d = ops::checkLinearBackwardData(ctx);
   expectIntDims(ctx, d);
   return std::make_unique<LinearBackwardData>(ctx.op, d);
 }
 
 std::unique_ptr<Kernel> makeLinearBackwardWeights(const KernelContext& ctx) {
-  if (ctx.inputs.size() != 2 || ctx.outputs.empty() || ctx.outputs.size() > 2) {
-    ctx.fail(code::kInvalidArgument, "expected 2 inputs and 1-2 outputs");
-  }
-  expectMatrix(ctx, ctx.inputs[0], "x");
-  expectMatrix(ctx, ctx.inputs[1], "dy");
-  const Dims d{ctx.inputs[0].shape[0], ctx.inputs[0].shape[1], ctx.inputs[1].shape[1]};
-  ctx.expectShape(ctx.inputs[1], {d.n, d.out}, "dy");
-  ctx.expectDtype(ctx.outputs[0], DType::F32, "dw");
-  ctx.expectShape(ctx.outputs[0], {d.out, d.in}, "dw");
-  const bool bias = ctx.outputs.size() == 2;
-  if (bias) {
-    ctx.expectDtype(ctx.outputs[1], DType::F32, "db");
-    ctx.expectShape(ctx.outputs[1], {d.out}, "db");
-  }
-  expectIntDims(ctx, d);
-  return std::make_unique<LinearBackwardWeights>(ctx.op, d, bias);
+  const ops::LinearSpec spec = ops::checkLinearBackwardWeights(ctx);
+  expectIntDims(ctx, spec.d);
+  return std::make_unique<LinearBackwardWeights>(ctx.op, spec.d, spec.bias);
 }
 
 RN_REGISTER_KERNEL("cuda", "linear_forward", makeLinearForward);

@@ -15,17 +15,14 @@
 #include <vector>
 
 #include "../core/kernel.h"
+#include "../ops/optim_params.h"
 #include "common.h"
 #include "kernels.h"
 
 namespace rn::cuda {
 namespace {
 
-std::string number(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", v);
-  return buf;
-}
+using ops::number;
 
 // Report words: 0 = what was wrong (0 nothing, 1 the learning rate, 2 the step), 1 and 2 = lr and step bits.
 enum BadHyper : unsigned long long { kHyperOk = 0, kBadLr = 1, kBadStep = 2 };
@@ -340,47 +337,10 @@ class Update : public Kernel {
   DataReport report_;
 };
 
-// Arity, dtypes and shapes: every buffer input and every output float32 of param's shape, the last input
-// float32[2]. `inputs` and `outputs` name them for the messages.
-void expectUpdateSignature(const KernelContext& ctx, const std::vector<std::string>& inputs,
-                           const std::vector<std::string>& outputs) {
-  ctx.expectArity(inputs.size(), outputs.size());
-  const Shape& shape = ctx.inputs[0].shape;
-  for (size_t i = 0; i + 1 < inputs.size(); ++i) {
-    ctx.expectDtype(ctx.inputs[i], DType::F32, "input " + std::to_string(i) + " (" + inputs[i] + ")");
-    ctx.expectShape(ctx.inputs[i], shape, "input " + std::to_string(i) + " (" + inputs[i] + ", as param)");
-  }
-  const size_t h = inputs.size() - 1;
-  ctx.expectDtype(ctx.inputs[h], DType::F32, "input " + std::to_string(h) + " (hyper = [lr, step])");
-  ctx.expectShape(ctx.inputs[h], Shape{2}, "input " + std::to_string(h) + " (hyper = [lr, step])");
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    ctx.expectDtype(ctx.outputs[i], DType::F32, "output " + std::to_string(i) + " (" + outputs[i] + ")");
-    ctx.expectShape(ctx.outputs[i], shape, "output " + std::to_string(i) + " (" + outputs[i] + ", as param)");
-  }
-}
-
-// A float attribute with a range check; `lo`/`hi` inclusive unless the flags say open.
-double attrIn(const KernelContext& ctx, const std::string& key, double fallback, double lo, double hi,
-              bool hiOpen = false) {
-  const double v = ctx.attrs.getFloat(ctx.op, key, fallback);
-  if (!std::isfinite(v) || v < lo || (hiOpen ? v >= hi : v > hi)) {
-    ctx.fail(code::kInvalidArgument, "attribute '" + key + "' must be a number in [" + number(lo) + ", " +
-                                         (std::isinf(hi) ? "inf" : number(hi)) + (hiOpen ? ")" : "]") +
-                                         " but is " + number(v));
-  }
-  return v;
-}
-
 std::unique_ptr<Kernel> makeSgdUpdate(const KernelContext& ctx) {
-  expectUpdateSignature(ctx, {"param", "grad", "momentum_buf", "hyper"}, {"param", "momentum_buf"});
-  const double momentum = attrIn(ctx, "momentum", 0.9, 0.0, INFINITY);
-  const double dampening = attrIn(ctx, "dampening", 0.0, -INFINITY, INFINITY);
-  const double weightDecay = attrIn(ctx, "weight_decay", 1e-4, 0.0, INFINITY);
-  const bool nesterov = ctx.attrs.getBool(ctx.op, "nesterov", true);
-  if (nesterov && (momentum <= 0.0 || dampening != 0.0)) {
-    ctx.fail(code::kInvalidArgument, "nesterov momentum requires momentum > 0 and dampening 0 (momentum " +
-                                         number(momentum) + ", dampening " + number(dampening) + ")");
-  }
+  const ops::SgdParams p = ops::readSgdParams(ctx);
+  const double momentum = p.momentum, dampening = p.dampening, weightDecay = p.weightDecay;
+  const bool nesterov = p.nesterov;
   SgdRule rule{};
   rule.momentum = static_cast<float>(momentum);
   rule.oneMinusDampening = static_cast<float>(1.0 - static_cast<double>(static_cast<float>(dampening)));
@@ -390,18 +350,9 @@ std::unique_ptr<Kernel> makeSgdUpdate(const KernelContext& ctx) {
 }
 
 std::unique_ptr<Kernel> makeRmspropUpdate(const KernelContext& ctx) {
-  const bool centered = ctx.attrs.getBool(ctx.op, "centered", false);
-  if (centered) {
-    expectUpdateSignature(ctx, {"param", "grad", "square_avg", "momentum_buf", "grad_avg", "hyper"},
-                          {"param", "square_avg", "momentum_buf", "grad_avg"});
-  } else {
-    expectUpdateSignature(ctx, {"param", "grad", "square_avg", "momentum_buf", "hyper"},
-                          {"param", "square_avg", "momentum_buf"});
-  }
-  const double alpha = attrIn(ctx, "alpha", 0.99, 0.0, INFINITY);
-  const double eps = attrIn(ctx, "eps", 1e-8, 0.0, INFINITY);
-  const double weightDecay = attrIn(ctx, "weight_decay", 0.0, 0.0, INFINITY);
-  const double momentum = attrIn(ctx, "momentum", 0.0, 0.0, INFINITY);
+  const ops::RmspropParams p = ops::readRmspropParams(ctx);
+  const double alpha = p.alpha, eps = p.eps, weightDecay = p.weightDecay, momentum = p.momentum;
+  const bool centered = p.centered;
   RmspropRule rule{};
   rule.alpha = static_cast<float>(alpha);
   rule.oneMinusAlpha = static_cast<float>(1.0 - alpha);
@@ -413,11 +364,8 @@ std::unique_ptr<Kernel> makeRmspropUpdate(const KernelContext& ctx) {
 }
 
 std::unique_ptr<Kernel> makeAdadeltaUpdate(const KernelContext& ctx) {
-  expectUpdateSignature(ctx, {"param", "grad", "square_avg", "acc_delta", "hyper"},
-                        {"param", "square_avg", "acc_delta"});
-  const double rho = attrIn(ctx, "rho", 0.9, 0.0, 1.0);
-  const double eps = attrIn(ctx, "eps", 1e-6, 0.0, INFINITY);
-  const double weightDecay = attrIn(ctx, "weight_decay", 0.0, 0.0, INFINITY);
+  const ops::AdadeltaParams p = ops::readAdadeltaParams(ctx);
+  const double rho = p.rho, eps = p.eps, weightDecay = p.weightDecay;
   AdadeltaRule rule{};
   rule.rho = static_cast<float>(rho);
   rule.oneMinusRho = static_cast<float>(1.0 - rho);
@@ -427,10 +375,8 @@ std::unique_ptr<Kernel> makeAdadeltaUpdate(const KernelContext& ctx) {
 }
 
 std::unique_ptr<Kernel> makeAdagradUpdate(const KernelContext& ctx) {
-  expectUpdateSignature(ctx, {"param", "grad", "state_sum", "hyper"}, {"param", "state_sum"});
-  const double lrDecay = attrIn(ctx, "lr_decay", 0.0, 0.0, INFINITY);
-  const double eps = attrIn(ctx, "eps", 1e-10, 0.0, INFINITY);
-  const double weightDecay = attrIn(ctx, "weight_decay", 0.0, 0.0, INFINITY);
+  const ops::AdagradParams p = ops::readAdagradParams(ctx);
+  const double lrDecay = p.lrDecay, eps = p.eps, weightDecay = p.weightDecay;
   AdagradRule rule{};
   rule.lrDecay = lrDecay;
   rule.eps = static_cast<float>(eps);
@@ -439,18 +385,9 @@ std::unique_ptr<Kernel> makeAdagradUpdate(const KernelContext& ctx) {
 }
 
 std::unique_ptr<Kernel> makeAdam(const KernelContext& ctx, bool decoupled) {
-  const bool amsgrad = ctx.attrs.getBool(ctx.op, "amsgrad", false);
-  if (amsgrad) {
-    expectUpdateSignature(ctx, {"param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "hyper"},
-                          {"param", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"});
-  } else {
-    expectUpdateSignature(ctx, {"param", "grad", "exp_avg", "exp_avg_sq", "hyper"},
-                          {"param", "exp_avg", "exp_avg_sq"});
-  }
-  const double beta1 = attrIn(ctx, "beta1", 0.9, 0.0, 1.0, true);
-  const double beta2 = attrIn(ctx, "beta2", 0.999, 0.0, 1.0, true);
-  const double eps = attrIn(ctx, "eps", 1e-8, 0.0, INFINITY);
-  const double weightDecay = attrIn(ctx, "weight_decay", decoupled ? 1e-2 : 0.0, 0.0, INFINITY);
+  const ops::AdamParams p = ops::readAdamParams(ctx, decoupled);
+  const double beta1 = p.beta1, beta2 = p.beta2, eps = p.eps, weightDecay = p.weightDecay;
+  const bool amsgrad = p.amsgrad;
   AdamRule rule{};
   rule.beta1 = beta1;
   rule.beta2 = beta2;
