@@ -162,6 +162,8 @@ let cudaChecked: CudaInfo | undefined;
 export function requireAvailable(device: Device): void {
   if (device.kind !== 'cuda') return;
   // The device count and driver do not change while the process runs: ask once.
+  const load = loadCuda();
+  if (!load.loaded) throw new ResnetError(load.code, `device '${device.name}' is unavailable: ${load.message}`);
   cudaChecked ??= cudaInfo();
   const info = cudaChecked;
   if (!info.available) {
