@@ -51,6 +51,7 @@ export const trainOptions = {
   threads: { type: 'integer', default: 0, min: 0, help: 'CPU backend threads, shared among CPU replicas; 0: all cores (or RN_NUM_THREADS)' },
   nThreads: { type: 'integer', default: 2, min: 1, help: 'image decoding threads (folder/imagenet datasets)' },
   imageSize: { type: 'integer', default: 224, min: 1, help: 'training crop side for folder/imagenet (validation scales to 256/224 of it, then crops)' },
+  tenCrop: { type: 'boolean', default: false, help: 'folder/imagenet validation on ten crops (centre and corners, and their flips), logits summed per image' },
   scaleAugmentation: { type: 'boolean', default: false, help: "folder/imagenet: the paper's scale augmentation (shorter side U[256,480], random crop) instead of RandomSizedCrop" },
   json: { type: 'boolean', default: false, help: 'JSON lines on stdout; the last is {"event":"end",…}' },
   quiet: { type: 'boolean', default: false, help: 'print only the final result' },
@@ -62,6 +63,9 @@ export type TrainCliOptions = ParsedOptions<typeof trainOptions>;
 const CIFAR_LIKE = new Set(['digits', 'cifar10', 'cifar100']);
 
 async function loadDataset(o: TrainCliOptions): Promise<TrainingData> {
+  if (o.tenCrop && (o.dataset === 'digits' || o.dataset === 'cifar10' || o.dataset === 'cifar100')) {
+    throw new ResnetError('RN_INVALID_ARGUMENT', `train: --tenCrop is for image folders (--dataset imagenet|folder), not ${o.dataset}`);
+  }
   if (o.dataset === 'digits') return imageSetData(await loadDigits());
   if (o.dataset === 'cifar10' || o.dataset === 'cifar100') {
     if (!o.data) throw new ResnetError('RN_INVALID_ARGUMENT', `--dataset ${o.dataset} needs --data DIR holding the CIFAR binary files`);
@@ -73,6 +77,7 @@ async function loadDataset(o: TrainCliOptions): Promise<TrainingData> {
     name: o.dataset,
     nThreads: o.nThreads,
     imageSize: o.imageSize,
+    tenCrop: o.tenCrop,
     scaleAugmentation: o.scaleAugmentation ? [scale(256), scale(480)] : undefined,
   });
 }

@@ -193,16 +193,23 @@ export class ModelRuntime {
     return { values, nodes, loss, correct };
   }
 
+  /** Evaluation graph whose output is the logits themselves (ten-crop evaluation sums them per image). */
+  logitsGraph(batch: number): IRGraph {
+    const { graph, output } = trace(this.module, this.options.inputShape, { mode: 'eval', batch });
+    const values: IRValue[] = graph.values.map((v) => (v.id === output ? { ...v, kind: 'output', name: 'logits' } : { ...v }));
+    return { values, nodes: [...graph.nodes] };
+  }
+
   memory(batch: number): MemoryReport {
     const { optimizer, plan, group } = this.options;
     return compileGraph(this.trainingGraph(batch), { layout: this.layout, optimizer, plan, allreduceGroup: group }).memory;
   }
 
-  #entry(mode: 'train' | 'eval', batch: number): CompiledEntry {
+  #entry(mode: 'train' | 'eval' | 'logits', batch: number): CompiledEntry {
     const key = `${mode}:${batch}`;
     let entry = this.#programs.get(key);
     if (entry) return entry;
-    const graph = mode === 'train' ? this.trainingGraph(batch) : this.evaluationGraph(batch);
+    const graph = mode === 'train' ? this.trainingGraph(batch) : mode === 'eval' ? this.evaluationGraph(batch) : this.logitsGraph(batch);
     const compiled = compileGraph(graph, {
       layout: this.layout,
       optimizer: mode === 'train' ? this.options.optimizer : undefined,
@@ -279,6 +286,20 @@ export class ModelRuntime {
   /** Loss and hit counts on a batch in evaluation mode (running BN statistics, no update). */
   async evalStep(x: Float32Array, labels: Int32Array): Promise<StepResult> {
     return this.#run('eval', x, labels);
+  }
+
+  /** Evaluation-mode logits (count, classes) of `count` images; for ten-crop evaluation and inference. */
+  async logits(x: Float32Array, count: number): Promise<Float32Array> {
+    if (this.#disposed) throw new ResnetError('RN_DISPOSED', 'the model runtime has been disposed', 'logits');
+    const per = this.options.inputShape.reduce((a, b) => a * b, 1);
+    if (!Number.isInteger(count) || count < 1 || x.length !== count * per) {
+      throw expected('RN_SHAPE_MISMATCH', 'logits', 'x', `${count}×${formatShape(this.options.inputShape)} floats`, `${x.length} floats`);
+    }
+    const entry = this.#entry('logits', count);
+    const write = entry.own.get('input')!.write(x);
+    const run = entry.program.run(this.#bound(entry));
+    const [out] = await Promise.all([entry.own.get('logits')!.toArray(), write, run]);
+    return out as Float32Array;
   }
 
   /** Time per op kind over this model's programs (runs made with native().setProfiling(true)). */

@@ -13,6 +13,7 @@ import { Rng } from '../data/random.js';
 import { type TrainerState, loadOptimizerState, loadWeights, modelTensors, readLatest, saveCheckpoint } from './checkpoint.js';
 import { DataParallel } from '../parallel/data-parallel.js';
 import { ModelRuntime } from './model.js';
+import { sumCropLogits } from '../data/imagenet-transforms.js';
 
 export interface StartEvent { epochs: number; startEpoch: number; batchesPerEpoch: number; params: number; trainImages: number; testImages: number; device: string }
 export interface BatchEvent { epoch: number; batch: number; batches: number; loss: number; top1: number; top5: number; lr: number; imagesPerSec: number; etaSec: number }
@@ -72,6 +73,30 @@ class Meter {
   error(i: number): number { return this.images ? 100 * (1 - this.hits[i] / this.images) : NaN; }
 }
 
+/**
+ * Ten-crop scores from per-image logit sums: hits at each k (rank = logits strictly above the label's, as
+ * the native top-k), and the mean cross-entropy of the crop-averaged logits.
+ */
+export function scoreLogits(summed: Float32Array, labels: Int32Array, classes: number, topk: readonly number[], crops: number): { loss: number; correct: number[] } {
+  const correct = topk.map(() => 0);
+  let loss = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const row = summed.subarray(i * classes, (i + 1) * classes);
+    const target = row[labels[i]];
+    let above = 0;
+    let max = -Infinity;
+    for (const v of row) {
+      if (v > target) above++;
+      max = Math.max(max, v / crops);
+    }
+    topk.forEach((k, j) => (correct[j] += above < k ? 1 : 0));
+    let sum = 0;
+    for (const v of row) sum += Math.exp(v / crops - max);
+    loss += Math.log(sum) + max - target / crops;
+  }
+  return { loss: loss / labels.length, correct };
+}
+
 export class Trainer extends EventEmitter<TrainerEvents> {
   readonly options: TrainerOptions;
   readonly batchSize: number;
@@ -107,6 +132,16 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     for await (const batch of loader.epoch()) {
       for (const s of batch.skipped ?? []) this.emit('skip', { epoch: batch.epoch, ...s });
       if (batch.size === 0) continue;
+      const crops = (batch as { cropsPerImage?: number }).cropsPerImage ?? 1;
+      if (crops > 1) {
+        if (!(runtime instanceof ModelRuntime)) {
+          throw new ResnetError('RN_INVALID_ARGUMENT', 'ten-crop evaluation runs on one device; evaluate without --devices/--nGPU', 'Trainer.evaluate');
+        }
+        const summed = sumCropLogits(await runtime.logits(batch.x, batch.size * crops), crops, runtime.classes);
+        const r = scoreLogits(summed, batch.y, runtime.classes, runtime.topk, crops);
+        meter.add(r.loss, r.correct, batch.size);
+        continue;
+      }
       const r = await runtime.evalStep(batch.x, batch.y);
       meter.add(r.loss, r.correct, r.size);
     }
