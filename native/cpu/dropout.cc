@@ -5,28 +5,17 @@
 #include <cstdint>
 
 #include "../core/kernel.h"
+#include "../ops/dropout_mask.h"
 
 namespace rn::cpu {
 namespace {
-
-inline uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-// Uniform in [0,1) for (seed, index): splitmix64 step index+1 of a stream whose state starts at mix64(seed).
-inline double uniformAt(uint64_t seedState, uint64_t index) {
-  const uint64_t z = mix64(seedState + (index + 1) * 0x9e3779b97f4a7c15ULL);
-  return static_cast<double>(z >> 11) * 0x1.0p-53;
-}
 
 class DropoutForward : public Kernel {
  public:
   explicit DropoutForward(double p) : p_(p), scale_(static_cast<float>(1.0 / (1.0 - p))) {}
   void run(const KernelArgs& a) override {
     const float* x = a.in[0].f32();
-    const uint64_t state = mix64(static_cast<uint64_t>(a.in[1].as<int64_t>()[0]));
+    const uint64_t state = ops::dropoutState(a.in[1].as<int64_t>()[0]);
     float* y = a.out[0].f32();
     uint8_t* mask = a.out[1].as<uint8_t>();
     const int64_t n = a.in[0].numel();
@@ -34,7 +23,7 @@ class DropoutForward : public Kernel {
     const float scale = scale_;
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; ++i) {
-      const bool keep = uniformAt(state, static_cast<uint64_t>(i)) >= p;
+      const bool keep = ops::dropoutUniform(state, static_cast<uint64_t>(i)) >= p;
       mask[i] = keep ? 1 : 0;
       y[i] = keep ? x[i] * scale : 0.0f;
     }
@@ -62,36 +51,12 @@ class DropoutBackward : public Kernel {
   float scale_;
 };
 
-double readP(const KernelContext& ctx) {
-  const double p = ctx.attrs.getFloat(ctx.op, "p");
-  if (!(p >= 0.0 && p < 1.0)) ctx.fail(code::kInvalidArgument, "attribute 'p' must be in [0, 1) but is " + std::to_string(p));
-  return p;
-}
-
 std::unique_ptr<Kernel> makeDropoutForward(const KernelContext& ctx) {
-  ctx.expectArity(2, 2);
-  const double p = readP(ctx);
-  const Shape& shape = ctx.inputs[0].shape;
-  ctx.expectDtype(ctx.inputs[0], DType::F32, "x");
-  ctx.expectDtype(ctx.inputs[1], DType::I64, "seed");
-  ctx.expectShape(ctx.inputs[1], {1}, "seed");
-  ctx.expectDtype(ctx.outputs[0], DType::F32, "y");
-  ctx.expectShape(ctx.outputs[0], shape, "y");
-  ctx.expectDtype(ctx.outputs[1], DType::U8, "mask");
-  ctx.expectShape(ctx.outputs[1], shape, "mask");
-  return std::make_unique<DropoutForward>(p);
+  return std::make_unique<DropoutForward>(ops::checkDropoutForward(ctx));
 }
 
 std::unique_ptr<Kernel> makeDropoutBackward(const KernelContext& ctx) {
-  ctx.expectArity(2, 1);
-  const double p = readP(ctx);
-  const Shape& shape = ctx.inputs[0].shape;
-  ctx.expectDtype(ctx.inputs[0], DType::F32, "dy");
-  ctx.expectDtype(ctx.inputs[1], DType::U8, "mask");
-  ctx.expectShape(ctx.inputs[1], shape, "mask");
-  ctx.expectDtype(ctx.outputs[0], DType::F32, "dx");
-  ctx.expectShape(ctx.outputs[0], shape, "dx");
-  return std::make_unique<DropoutBackward>(p);
+  return std::make_unique<DropoutBackward>(ops::checkDropoutBackward(ctx));
 }
 
 RN_REGISTER_KERNEL("cpu", "dropout_forward", makeDropoutForward);

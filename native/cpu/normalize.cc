@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../core/kernel.h"
+#include "../ops/normalize_table.h"
 
 namespace rn::cpu {
 namespace {
@@ -35,27 +36,9 @@ class NormalizeU8 : public Kernel {
 };
 
 std::unique_ptr<Kernel> makeNormalizeU8(const KernelContext& ctx) {
-  ctx.expectArity(1, 1);
-  const ValueInfo& x = ctx.inputs[0];
-  ctx.expectDtype(x, DType::U8, "x");
-  ctx.expectRank(x, 4, "x");
-  ctx.expectDtype(ctx.outputs[0], DType::F32, "y");
-  ctx.expectShape(ctx.outputs[0], x.shape, "y");
-  const int64_t channels = x.shape[1];
-  const std::vector<double> mean = ctx.attrs.getFloats(ctx.op, "mean");
-  const std::vector<double> deviation = ctx.attrs.getFloats(ctx.op, "std");
-  if (static_cast<int64_t>(mean.size()) != channels || static_cast<int64_t>(deviation.size()) != channels) {
-    ctx.fail(code::kInvalidArgument, "expected " + std::to_string(channels) + " values in attributes 'mean' and 'std' but received " +
-                                         std::to_string(mean.size()) + " and " + std::to_string(deviation.size()));
-  }
-  std::vector<float> table(static_cast<size_t>(channels) * 256);
-  for (int64_t c = 0; c < channels; ++c) {
-    if (!std::isfinite(mean[c]) || !std::isfinite(deviation[c]) || deviation[c] <= 0) {
-      ctx.fail(code::kInvalidArgument, "expected finite mean and std > 0 for channel " + std::to_string(c));
-    }
-    for (int v = 0; v < 256; ++v) table[c * 256 + v] = static_cast<float>((v - mean[c]) / deviation[c]);
-  }
-  return std::make_unique<NormalizeU8>(std::move(table), channels, x.shape[2] * x.shape[3]);
+  std::vector<float> table = ops::normalizeTable(ctx);
+  const Shape& x = ctx.inputs[0].shape;
+  return std::make_unique<NormalizeU8>(std::move(table), x[1], x[2] * x[3]);
 }
 
 RN_REGISTER_KERNEL("cpu", "normalize_u8", makeNormalizeU8);

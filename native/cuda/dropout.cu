@@ -7,23 +7,17 @@
 #include "../core/kernel.h"
 #include "common.h"
 #include "kernels.h"
+#include "../ops/dropout_mask.h"
 
 namespace rn::cuda {
 namespace {
 
-__device__ __forceinline__ uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 // (x, seed) → (y, mask); p and scale as the CPU computes them (scale = float(1 / (1 - p))).
 __global__ void dropoutForward(const float* x, const int64_t* seed, float* y, uint8_t* mask, int64_t n, double p,
                                float scale) {
-  const uint64_t state = mix64(static_cast<uint64_t>(*seed));
+  const uint64_t state = ops::dropoutState(*seed);
   RN_GRID_STRIDE(i, n) {
-    const uint64_t z = mix64(state + (static_cast<uint64_t>(i) + 1) * 0x9e3779b97f4a7c15ULL);
-    const bool keep = static_cast<double>(z >> 11) * 0x1.0p-53 >= p;
+    const bool keep = ops::dropoutUniform(state, static_cast<uint64_t>(i)) >= p;
     mask[i] = keep ? 1 : 0;
     y[i] = keep ? x[i] * scale : 0.0f;
   }
@@ -66,36 +60,12 @@ class DropoutBackward : public Kernel {
   float scale_;
 };
 
-double readP(const KernelContext& ctx) {
-  const double p = ctx.attrs.getFloat(ctx.op, "p");
-  if (!(p >= 0.0 && p < 1.0)) ctx.fail(code::kInvalidArgument, "attribute 'p' must be in [0, 1) but is " + std::to_string(p));
-  return p;
-}
-
 std::unique_ptr<Kernel> makeDropoutForward(const KernelContext& ctx) {
-  ctx.expectArity(2, 2);
-  const double p = readP(ctx);
-  const Shape& shape = ctx.inputs[0].shape;
-  ctx.expectDtype(ctx.inputs[0], DType::F32, "x");
-  ctx.expectDtype(ctx.inputs[1], DType::I64, "seed");
-  ctx.expectShape(ctx.inputs[1], {1}, "seed");
-  ctx.expectDtype(ctx.outputs[0], DType::F32, "y");
-  ctx.expectShape(ctx.outputs[0], shape, "y");
-  ctx.expectDtype(ctx.outputs[1], DType::U8, "mask");
-  ctx.expectShape(ctx.outputs[1], shape, "mask");
-  return std::make_unique<DropoutForward>(ctx.op, p);
+  return std::make_unique<DropoutForward>(ctx.op, ops::checkDropoutForward(ctx));
 }
 
 std::unique_ptr<Kernel> makeDropoutBackward(const KernelContext& ctx) {
-  ctx.expectArity(2, 1);
-  const double p = readP(ctx);
-  const Shape& shape = ctx.inputs[0].shape;
-  ctx.expectDtype(ctx.inputs[0], DType::F32, "dy");
-  ctx.expectDtype(ctx.inputs[1], DType::U8, "mask");
-  ctx.expectShape(ctx.inputs[1], shape, "mask");
-  ctx.expectDtype(ctx.outputs[0], DType::F32, "dx");
-  ctx.expectShape(ctx.outputs[0], shape, "dx");
-  return std::make_unique<DropoutBackward>(ctx.op, p);
+  return std::make_unique<DropoutBackward>(ctx.op, ops::checkDropoutBackward(ctx));
 }
 
 RN_REGISTER_KERNEL("cuda", "dropout_forward", makeDropoutForward);

@@ -2,15 +2,14 @@
 // channels up to the output's channel count. Forward x [N,C,H,W] → y [N,Cout,ceil(H/s),ceil(W/s)], Cout ≥ C;
 // backward dy → dx, zero off the sampled grid. One thread per element of the op's output: no memset pass.
 #include "../core/kernel.h"
+#include "../ops/shortcut_geometry.h"
 #include "common.h"
 #include "kernels.h"
 
 namespace rn::cuda {
 namespace {
 
-struct Geometry {
-  int64_t n, c, h, w, cOut, ho, wo, stride;
-};
+using Geometry = ops::ShortcutGeometry;
 
 // y (N, Cout, HO, WO): channel c < C samples x (N, C, H, W) at (i·s, j·s); the rest are zeros.
 __global__ void shortcutAForward(const float* x, float* y, Geometry g) {
@@ -58,34 +57,12 @@ class ShortcutA : public Kernel {
   bool forward_;
 };
 
-// Checks x (input or output per `forward`) against y with the stride attribute.
-Geometry geometry(const KernelContext& ctx, bool forward) {
-  ctx.expectArity(1, 1);
-  const ValueInfo& x = forward ? ctx.inputs[0] : ctx.outputs[0];
-  const ValueInfo& y = forward ? ctx.outputs[0] : ctx.inputs[0];
-  const std::string xName = forward ? "x" : "dx", yName = forward ? "y" : "dy";
-  const int64_t stride = ctx.attrs.getInt(ctx.op, "stride");
-  if (stride < 1) ctx.fail(code::kInvalidArgument, "attribute 'stride' must be >= 1 but is " + std::to_string(stride));
-  ctx.expectDtype(x, DType::F32, xName);
-  ctx.expectDtype(y, DType::F32, yName);
-  ctx.expectRank(x, 4, xName);
-  ctx.expectRank(y, 4, yName);
-  Geometry g{x.shape[0], x.shape[1], x.shape[2], x.shape[3], y.shape[1],
-             (x.shape[2] + stride - 1) / stride, (x.shape[3] + stride - 1) / stride, stride};
-  if (g.cOut < g.c) {
-    ctx.fail(code::kShapeMismatch, "expected at least " + std::to_string(g.c) + " channels for " + yName +
-                                       " but received " + shapeString(y.shape));
-  }
-  ctx.expectShape(y, {g.n, g.cOut, g.ho, g.wo}, yName);
-  return g;
-}
-
 std::unique_ptr<Kernel> makeShortcutAForward(const KernelContext& ctx) {
-  return std::make_unique<ShortcutA>(ctx.op, geometry(ctx, true), true);
+  return std::make_unique<ShortcutA>(ctx.op, ops::shortcutGeometry(ctx, true), true);
 }
 
 std::unique_ptr<Kernel> makeShortcutABackward(const KernelContext& ctx) {
-  return std::make_unique<ShortcutA>(ctx.op, geometry(ctx, false), false);
+  return std::make_unique<ShortcutA>(ctx.op, ops::shortcutGeometry(ctx, false), false);
 }
 
 RN_REGISTER_KERNEL("cuda", "shortcut_a_forward", makeShortcutAForward);

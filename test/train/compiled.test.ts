@@ -3,36 +3,11 @@
 import { describe, expect, it } from 'vitest';
 
 import { compileGraph } from '../../lib/graph/compile.js';
-import { BatchNorm2d, Conv2d, GlobalAvgPool, Linear, MaxPool2d, ReLU, Residual, Sequential, ShortcutA } from '../../lib/nn/index.js';
 import type { Module } from '../../lib/nn/module.js';
 import { optimizerSpec } from '../../lib/optim/optimizers.js';
 import { ModelRuntime } from '../../lib/train/model.js';
+import { smallResNet } from '../util/models.js';
 import { randint, randn, rng } from '../util/random.js';
-
-function smallResNet(): Module {
-  const block = (cin: number, cout: number, stride: number) =>
-    new Residual({
-      branch: [
-        ['conv1', new Conv2d(cin, cout, 3, { stride, padding: 1 })],
-        ['bn1', new BatchNorm2d(cout)],
-        ['relu', new ReLU()],
-        ['conv2', new Conv2d(cout, cout, 3, { padding: 1 })],
-        ['bn2', new BatchNorm2d(cout)],
-      ],
-      shortcut: cin === cout && stride === 1 ? undefined : ['downsample', new ShortcutA(cin, cout, stride)],
-      post: [['relu2', new ReLU()]],
-    });
-  return new Sequential([
-    ['conv1', new Conv2d(3, 4, 3, { padding: 1 })],
-    ['bn1', new BatchNorm2d(4)],
-    ['relu', new ReLU()],
-    ['pool', new MaxPool2d(2, { stride: 1 })],
-    ['layer1', block(4, 4, 1)],
-    ['layer2', block(4, 8, 2)],
-    ['avgpool', new GlobalAvgPool()],
-    ['fc', new Linear(8, 5)],
-  ]);
-}
 
 async function runtime(module: Module, plan = true, seed = 7): Promise<ModelRuntime> {
   const model = new ModelRuntime(module, {
