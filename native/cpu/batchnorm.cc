@@ -9,6 +9,7 @@
 
 #include "../core/kernel.h"
 #include "../ops/batchnorm_shapes.h"
+#include "batchnorm_loops.h"
 
 namespace rn::cpu {
 namespace {
@@ -42,16 +43,6 @@ Moments channelMoments(const float* x, const ChannelPlanes& p, int64_t c) {
   const double shiftedMean = sum / static_cast<double>(p.count());
   const double var = std::max(sumSq / static_cast<double>(p.count()) - shiftedMean * shiftedMean, 0.0);
   return {pivot + shiftedMean, var};
-}
-
-// y = x·scale + shift over one channel's planes.
-void scaleShiftChannel(const float* x, float* y, const ChannelPlanes& p, int64_t c, float scale, float shift) {
-  for (int64_t n = 0; n < p.N; ++n) {
-    const float* in = x + p.plane(n, c);
-    float* out = y + p.plane(n, c);
-#pragma omp simd
-    for (int64_t i = 0; i < p.HW; ++i) out[i] = in[i] * scale + shift;
-  }
 }
 
 class BatchNormForwardTraining : public Kernel {
@@ -134,19 +125,8 @@ class BatchNormBackward : public Kernel {
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < p.C; ++c) {
       const float mean = saveMean[c];
-      double sumDy = 0, sumDyCentered = 0;
-      for (int64_t n = 0; n < p.N; ++n) {
-        const float* xs = x + p.plane(n, c);
-        const float* dys = dy + p.plane(n, c);
-        float planeDy = 0, planeDyCentered = 0;
-#pragma omp simd reduction(+ : planeDy, planeDyCentered)
-        for (int64_t i = 0; i < p.HW; ++i) {
-          planeDy += dys[i];
-          planeDyCentered += dys[i] * (xs[i] - mean);
-        }
-        sumDy += planeDy;
-        sumDyCentered += planeDyCentered;
-      }
+      const DySums s = channelDySums(x, dy, p, c, mean);
+      const double sumDy = s.dy, sumDyCentered = s.dyCentered;
       const double invStd = saveInvStd[c];
       dbeta[c] = static_cast<float>(sumDy);
       dgamma[c] = static_cast<float>(sumDyCentered * invStd);
@@ -154,13 +134,7 @@ class BatchNormBackward : public Kernel {
       const double db = -da * invStd * invStd * sumDyCentered / count;
       const float fa = static_cast<float>(da), fb = static_cast<float>(db);
       const float k = static_cast<float>(-da * sumDy / count - db * mean);
-      for (int64_t n = 0; n < p.N; ++n) {
-        const float* xs = x + p.plane(n, c);
-        const float* dys = dy + p.plane(n, c);
-        float* dxs = dx + p.plane(n, c);
-#pragma omp simd
-        for (int64_t i = 0; i < p.HW; ++i) dxs[i] = fa * dys[i] + fb * xs[i] + k;
-      }
+      affineBackwardChannel(x, dy, dx, p, c, fa, fb, k);
     }
   }
 

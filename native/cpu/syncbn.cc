@@ -14,6 +14,7 @@
 
 #include "../core/kernel.h"
 #include "../ops/batchnorm_shapes.h"
+#include "batchnorm_loops.h"
 
 namespace rn::cpu {
 namespace {
@@ -91,12 +92,7 @@ class BatchNormApplyTraining : public Kernel {
       const double invStd = 1.0 / std::sqrt(var + eps_);
       const double scale = gamma[c] * invStd;
       const float fScale = static_cast<float>(scale), fShift = static_cast<float>(beta[c] - mean * scale);
-      for (int64_t n = 0; n < p.N; ++n) {
-        const float* in = x + p.plane(n, c);
-        float* out = y + p.plane(n, c);
-#pragma omp simd
-        for (int64_t i = 0; i < p.HW; ++i) out[i] = in[i] * fScale + fShift;
-      }
+      scaleShiftChannel(x, y, p, c, fScale, fShift);
       saveMean[c] = static_cast<float>(mean);
       saveInvStd[c] = static_cast<float>(invStd);
       runningMean[c] = static_cast<float>((1 - momentum_) * runningMeanIn[c] + momentum_ * mean);
@@ -128,19 +124,8 @@ class BatchNormBackwardReduce : public Kernel {
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < p.C; ++c) {
       const float mean = saveMean[c];
-      double sumDy = 0, sumDyCentered = 0;
-      for (int64_t n = 0; n < p.N; ++n) {
-        const float* xs = x + p.plane(n, c);
-        const float* dys = dy + p.plane(n, c);
-        float planeDy = 0, planeDyCentered = 0;
-#pragma omp simd reduction(+ : planeDy, planeDyCentered)
-        for (int64_t i = 0; i < p.HW; ++i) {
-          planeDy += dys[i];
-          planeDyCentered += dys[i] * (xs[i] - mean);
-        }
-        sumDy += planeDy;
-        sumDyCentered += planeDyCentered;
-      }
+      const DySums s = channelDySums(x, dy, p, c, mean);
+      const double sumDy = s.dy, sumDyCentered = s.dyCentered;
       dbeta[c] = sums[c] = static_cast<float>(sumDy);
       dgamma[c] = sums[p.C + c] = static_cast<float>(sumDyCentered * saveInvStd[c]);
     }
@@ -176,13 +161,7 @@ class BatchNormBackwardApply : public Kernel {
       const double db = -da * invStd * sums[p.C + c] / count;
       const float fa = static_cast<float>(da), fb = static_cast<float>(db);
       const float k = static_cast<float>(-da * sums[c] / count - db * saveMean[c]);
-      for (int64_t n = 0; n < p.N; ++n) {
-        const float* xs = x + p.plane(n, c);
-        const float* dys = dy + p.plane(n, c);
-        float* dxs = dx + p.plane(n, c);
-#pragma omp simd
-        for (int64_t i = 0; i < p.HW; ++i) dxs[i] = fa * dys[i] + fb * xs[i] + k;
-      }
+      affineBackwardChannel(x, dy, dx, p, c, fa, fb, k);
     }
   }
 
