@@ -44,6 +44,7 @@ export const trainOptions = {
   testOnly: { type: 'boolean', default: false, help: 'only evaluate (with --resume or --retrain) and print top-1/top-5' },
   manualSeed: { type: 'integer', default: 0, min: 0, help: 'random seed (initialisation, data order, augmentation)' },
   device: { type: 'string', default: 'cpu', help: "device: 'cpu' or 'cuda:N'" },
+  cpuConv: { type: 'string', default: 'auto', choices: ['auto', 'direct'], help: 'CPU 3x3 convolutions: Winograd where faster (float32 results ~1e-4 off per layer), or direct only (as exact as PyTorch)' },
   cudnn: { type: 'string', default: 'fastest', choices: ['fastest', 'default', 'deterministic'], help: 'cuDNN convolution algorithms: benchmark once per shape, heuristics, or deterministic only (fb.resnet.torch)' },
   nGPU: { type: 'integer', default: 0, min: 0, help: 'data parallel on cuda:0 … cuda:N-1, the batch split across them (fb.resnet.torch); 0: --device' },
   devices: { type: 'string', default: '', help: "data parallel on these devices, one replica each: 'cuda:0,cuda:1', or 'cpu,cpu' for CPU replicas (cpu:0, cpu:1)" },
@@ -157,6 +158,7 @@ export async function train(argv: readonly string[]): Promise<number> {
   if (positionals.length) throw new ResnetError('RN_INVALID_ARGUMENT', `train: unexpected argument '${positionals[0]}' (options start with --)`);
   if (o.threads) native().setNumThreads(o.threads);
   native().setSetting('cudnn', o.cudnn);
+  native().setSetting('cpu_conv', o.cpuConv);
   if (o.testOnly && !o.resume && !o.retrain) throw new ResnetError('RN_INVALID_ARGUMENT', 'train: --testOnly needs --resume DIR or --retrain FILE');
   const trainer = await trainerFromOptions(o);
   const mode = o.json ? 'json' : o.quiet ? 'quiet' : process.stderr.isTTY ? 'tty' : 'lines';

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "../core/kernel.h"
+#include "../core/settings.h"
 #include "../ops/conv_geometry.h"
 #include "backend.h"
 
@@ -61,7 +62,13 @@ int64_t bytesPerImage(const ConvGeometry& g) {
 // are 36·C·K floats: measured here (1 thread, chunked plans) it wins for backward weights from 32 channels
 // (1.2-1.9x) and for forward / backward data up to 128 channels (1.1-1.6x), and loses beyond (0.5x at 512).
 // oneDNN implements it for 3x3, stride 1, no dilation, channels a multiple of 16; it loses below 32.
+// Setting "cpu_conv" = "direct" (read when kernels are built) rules Winograd out: its float32 results are ~1e-4
+// off per convolution, which deep networks' gradients amplify (the GPU check's CPU parity runs with it).
 bool useWinograd(const ConvGeometry& g, Direction dir) {
+  const std::string mode = getSetting("cpu_conv", "auto");
+  RN_CHECK(mode == "auto" || mode == "direct", code::kInvalidArgument, "",
+           "Expected auto or direct for setting cpu_conv but received '" + mode + "'");
+  if (mode == "direct") return false;
   const int64_t c = g.x[1], k = g.y[1];
   const bool shape = g.w[2] == 3 && g.w[3] == 3 && g.stride == Dims{1, 1} && g.dilation == Dims{0, 0} &&
                      c % 16 == 0 && k % 16 == 0 && c >= 32 && k >= 32;

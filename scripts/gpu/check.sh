@@ -77,7 +77,7 @@ if ((!skip_build)); then
   build=/tmp/rn-cuda-build
   if cmake -S "$repo" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DRN_CUDA_ONLY=ON -DRN_CUDA=ON \
       -DCMAKE_CUDA_ARCHITECTURES="${arch:-90}" -DRN_PYTHON="$python" &&
-    cmake --build "$build" --target resnet_node_cuda -j "$(nproc)"; then
+    timeout 300 cmake --build "$build" --target resnet_node_cuda -j "$(nproc)"; then
     cp "$build/Release/libresnet_node_cuda.so" "$build/Release/cuda-config.json" "$kit/addon/"
   else
     echo "check.sh: the CUDA library did not build"
@@ -92,7 +92,7 @@ step "doctor"
 " || failed+=(doctor)
 
 step "(a) every op on $device against the CPU"
-NVIDIA_TF32_OVERRIDE=0 timeout 300 "$rn_node" "$kit/js/scripts/gpu/ops.js" --device "$device" --json "$out/ops.json" ||
+NVIDIA_TF32_OVERRIDE=0 timeout 150 "$rn_node" "$kit/js/scripts/gpu/ops.js" --device "$device" --json "$out/ops.json" ||
   failed+=(ops)
 
 step "(b) 3 training steps against PyTorch (TF32 off)"
@@ -100,8 +100,8 @@ step "(b) 3 training steps against PyTorch (TF32 off)"
 for spec in "${parity_specs[@]}"; do
   IFS=: read -r model batch lr <<< "$spec"
   dir=/tmp/rn-parity-$model
-  if NVIDIA_TF32_OVERRIDE=0 timeout 180 "$rn_node" "$kit/js/scripts/gpu/train.js" parity --model "$model" --batch "$batch" --lr "$lr" --steps 3 --dir "$dir" --device "$device"; then
-    NVIDIA_TF32_OVERRIDE=0 timeout 300 "$python" scripts/gpu/torch_check.py parity --dir "$dir" --device "$device" | tee -a "$out/parity.jsonl" || failed+=("parity $model (PyTorch)")
+  if NVIDIA_TF32_OVERRIDE=0 timeout 120 "$rn_node" "$kit/js/scripts/gpu/train.js" parity --model "$model" --batch "$batch" --lr "$lr" --steps 3 --dir "$dir" --device "$device"; then
+    NVIDIA_TF32_OVERRIDE=0 timeout 120 "$python" scripts/gpu/torch_check.py parity --dir "$dir" --device "$device" | tee -a "$out/parity.jsonl" || failed+=("parity $model (PyTorch)")
   else
     failed+=("parity $model (ours)")
   fi
@@ -109,11 +109,12 @@ done
 
 step "(c) training throughput and peak memory, ours and PyTorch"
 : > "$out/bench.jsonl"
+: > "$out/profile.jsonl"
 for spec in "${bench_specs[@]}"; do
   IFS=: read -r model batch <<< "$spec"
-  timeout 150 "$rn_node" "$kit/js/scripts/gpu/train.js" bench --model "$model" --batch "$batch" --steps "$bench_steps" --device "$device" |
+  timeout 90 "$rn_node" "$kit/js/scripts/gpu/train.js" bench --model "$model" --batch "$batch" --steps "$bench_steps" --device "$device" --profile "$out/profile.jsonl" |
     tee -a "$out/bench.jsonl" || failed+=("bench $model b$batch (ours)")
-  timeout 150 "$python" scripts/gpu/torch_check.py bench --model "$model" --batch "$batch" --steps "$bench_steps" --device "$device" |
+  timeout 90 "$python" scripts/gpu/torch_check.py bench --model "$model" --batch "$batch" --steps "$bench_steps" --device "$device" |
     tee -a "$out/bench.jsonl" || failed+=("bench $model b$batch (PyTorch)")
 done
 

@@ -387,6 +387,8 @@ async function main(argv: string[]): Promise<number> {
   const deviceAt = argv.indexOf('--device');
   const tolerance = tolAt >= 0 ? Number(argv[tolAt + 1]) : 1e-3;
   const device = deviceAt >= 0 ? argv[deviceAt + 1] : 'cuda:0';
+  // The CPU reference without Winograd: its float32 results are ~1e-4 off (setting cpu_conv, native/cpu/conv2d.cc).
+  native().setSetting('cpu_conv', 'direct');
   const { rows, uncovered } = await checkOps(tolerance, device);
   const width = Math.max(...rows.map((r) => r.name.length));
   console.log(`${`op case (${device} vs cpu)`.padEnd(width)}  rel. error  int. diff  result`);

@@ -6,7 +6,7 @@
 //           allocator's peak bytes, printed as one JSON line. One model per process, so the peaks are its own.
 // Usage: node train.js parity --model resnet20 --batch 16 --steps 3 --lr 0.05 --dir DIR
 //        node train.js bench --model resnet50 --batch 32 --steps 20
-import { mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { type SafetensorsTensor, saveSafetensors } from '../../lib/io/safetensors.js';
@@ -14,6 +14,7 @@ import { resnet } from '../../lib/models/resnet.js';
 import type { InitialValue } from '../../lib/nn/module.js';
 import { optimizerSpec } from '../../lib/optim/optimizers.js';
 import { cudaInfo } from '../../lib/runtime/device.js';
+import { native } from '../../lib/runtime/native.js';
 import { ModelRuntime } from '../../lib/train/model.js';
 
 interface Options {
@@ -24,6 +25,7 @@ interface Options {
   lr: number;
   dir: string;
   device: string;
+  profile?: string;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -41,6 +43,7 @@ function parseArgs(argv: string[]): Options {
     lr: Number(get('lr', '0.05')),
     dir: get('dir', '/tmp/rn-parity'),
     device: get('device', 'cuda:0'),
+    profile: argv.includes('--profile') ? get('profile', '') : undefined,
   };
 }
 
@@ -75,6 +78,8 @@ function asTensor(value: InitialValue, shape: readonly number[]): SafetensorsTen
 }
 
 async function parity(o: Options): Promise<void> {
+  // The CPU reference (check.sh --dry-run) without Winograd, whose float32 error deep gradients amplify.
+  if (o.device.startsWith('cpu')) native().setSetting('cpu_conv', 'direct');
   const { module, side, classes } = build(o.model);
   const shapes = new Map<string, readonly number[]>();
   for (const p of module.namedParameters()) shapes.set(p.name, p.shape);
@@ -147,6 +152,16 @@ async function bench(o: Options): Promise<void> {
     plannedBytes: runtime.memory(o.batch).planned,
   };
   console.log(JSON.stringify(row));
+  if (o.profile) {
+    // Per-op-kind time of 3 more steps, each kernel synchronised around (so launch gaps count as the op's).
+    native().setProfiling(true);
+    for (let i = 0; i < 3; i++) await runtime.trainStep(x, y, 0.01);
+    native().setProfiling(false);
+    const ops = runtime.profile().sort((a, b) => b.seconds - a.seconds);
+    const total = ops.reduce((sum, r) => sum + r.seconds, 0);
+    const line = { model: o.model, batch: o.batch, device: o.device, stepSeconds: total / 3, ops: ops.map((r) => ({ op: r.op, msPerStep: (r.seconds * 1000) / 3, share: r.seconds / total })) };
+    appendFileSync(o.profile, `${JSON.stringify(line)}\n`);
+  }
   runtime.dispose();
 }
 
