@@ -1,7 +1,7 @@
 // Devices by name ('cpu', 'cuda:N'), and the CUDA backend's loader: the library beside the addon is dlopen'ed on
 // the first use of a 'cuda' device; when it cannot run, the error says what is missing. Never a CPU fallback.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 import { ResnetError } from './errors.js';
 import { addonPath, native } from './native.js';
@@ -92,7 +92,8 @@ export interface CudaBuildConfig {
 
 /** The CUDA backend library: RESNET_NODE_CUDA_LIBRARY, else libresnet_node_cuda.so beside the addon. */
 export function cudaLibraryPath(): string {
-  return process.env.RESNET_NODE_CUDA_LIBRARY ?? join(dirname(addonPath()), 'libresnet_node_cuda.so');
+  const named = process.env.RESNET_NODE_CUDA_LIBRARY;
+  return named ? resolve(named) : join(dirname(addonPath()), 'libresnet_node_cuda.so');
 }
 
 /** cuda-config.json written by the build beside the addon, or undefined (node-gyp builds, old builds). */

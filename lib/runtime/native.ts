@@ -1,7 +1,7 @@
 // The one typed door to the native addon: its whole surface as an interface, loaded lazily.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { ResnetError } from './errors.js';
@@ -100,8 +100,9 @@ function packageRoot(): string {
   return dir;
 }
 
+/** RESNET_NODE_ADDON (a relative path is taken from the working directory), else the package's own build. */
 export const addonPath = (): string =>
-  process.env.RESNET_NODE_ADDON ?? join(packageRoot(), 'build', 'Release', 'resnet_node.node');
+  process.env.RESNET_NODE_ADDON ? resolve(process.env.RESNET_NODE_ADDON) : join(packageRoot(), 'build', 'Release', 'resnet_node.node');
 
 let loaded: NativeAddon | undefined;
 

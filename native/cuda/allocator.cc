@@ -78,6 +78,18 @@ void CachingAllocator::release(void* ptr, size_t bytes) {
   stats_.allocatedBytes -= size;
 }
 
+void CachingAllocator::releaseUncached(void* ptr, size_t bytes) {
+  if (!ptr) return;
+  const size_t size = roundSize(bytes);
+  std::lock_guard<std::mutex> lock(mutex_);
+  cudaSetDevice(device_);
+  cudaDeviceSynchronize();  // queued kernels may still use it
+  cudaFree(ptr);
+  cudaGetLastError();
+  stats_.allocatedBytes -= size;
+  stats_.reservedBytes -= size;
+}
+
 void CachingAllocator::emptyCache() {
   std::lock_guard<std::mutex> lock(mutex_);
   freeCachedLocked();

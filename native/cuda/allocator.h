@@ -24,6 +24,10 @@ class CachingAllocator {
   // The block becomes reusable at once: all work on a device runs on its one stream, in order, so any
   // later user of the block is queued after the work that still reads or writes it.
   void release(void* ptr, size_t bytes);
+  // Returns the block to CUDA at once, after the device's queued work has finished, rather than caching it: for
+  // one-off blocks (algorithm-search scratch, an outgrown workspace) whose size would never be asked again and
+  // would only swell the reserved memory.
+  void releaseUncached(void* ptr, size_t bytes);
   // Returns every cached block to CUDA (after the device's queued work has finished).
   void emptyCache();
   MemoryStats stats() const;

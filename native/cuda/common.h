@@ -23,6 +23,8 @@ class CudaDevice : public Device {
   virtual cudaStream_t stream() const = 0;
   virtual cudnnHandle_t cudnn() = 0;    // bound to stream()
   virtual cublasHandle_t cublas() = 0;  // bound to stream()
+  // A block freed at once rather than cached (CachingAllocator::releaseUncached): one-off sizes.
+  virtual void releaseUncached(void* ptr, size_t bytes) = 0;
   // A scratch buffer of at least `bytes`, valid until the next call (work on one stream is ordered).
   // Throws RN_OUT_OF_MEMORY naming `op` and the bytes asked for.
   virtual void* workspace(size_t bytes, const std::string& op) = 0;

@@ -2,6 +2,8 @@
 #include "conv_algo.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -70,13 +72,14 @@ struct BackwardFilterApi {
   }
 };
 
-// Device memory for a benchmark's workspace, returned to the device's allocator when the search ends (a
-// kernel's own runs use device.workspace(), sized for the chosen algorithm only).
+// Device memory for a benchmark's workspace, freed (not cached) when the search ends: its size is a one-off, and
+// cached it would only swell the reserved memory (a kernel's own runs use device.workspace(), sized for the
+// chosen algorithm only).
 class Scratch {
  public:
   // Halves `bytes` on out-of-memory, down to 1 MiB and then none: a smaller workspace only rules out the
   // algorithms that need more.
-  Scratch(Device& device, size_t bytes) : device_(device) {
+  Scratch(CudaDevice& device, size_t bytes) : device_(device) {
     constexpr size_t kSmallest = size_t{1} << 20;
     while (bytes > 0) {
       try {
@@ -90,7 +93,7 @@ class Scratch {
     }
   }
   ~Scratch() {
-    if (ptr_) device_.release(ptr_, bytes_);
+    if (ptr_) device_.releaseUncached(ptr_, bytes_);
   }
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
@@ -98,7 +101,7 @@ class Scratch {
   size_t bytes() const { return bytes_; }
 
  private:
-  Device& device_;
+  CudaDevice& device_;
   void* ptr_ = nullptr;
   size_t bytes_ = 0;
 };
@@ -151,6 +154,7 @@ ConvAlgo search(const std::string& op, CudaDevice& device, const ConvKey& key, C
     ConvAlgo chosen;
     chosen.algo = static_cast<int>(p.algo);
     chosen.math = p.mathType;
+    chosen.milliseconds = key.search == ConvSearch::Fastest ? p.time : -1;
     RN_CUDNN(op, cudnnSetConvolutionMathType(d.conv(), chosen.math));
     if (Api::workspace(handle, d, chosen.algo, &chosen.workspaceBytes) != CUDNN_STATUS_SUCCESS ||
         chosen.workspaceBytes > allowed) {
@@ -243,6 +247,14 @@ ConvAlgo chooseConvAlgo(const std::string& op, CudaDevice& device, const ConvKey
     case ConvDirection::BackwardFilter:
       chosen = search<BackwardFilterApi>(op, device, key, d, buffers);
       break;
+  }
+  // RN_CUDNN_LOG=1: one line per shape searched, to see which algorithms (and math) a network runs.
+  static const bool log = std::getenv("RN_CUDNN_LOG") != nullptr;
+  if (log) {
+    std::fprintf(stderr,
+                 "cudnn %s n%d c%d h%d w%d k%d r%d s%d stride%d pad%d: algo %d math %d workspace %zu B, %.3f ms\n",
+                 directionName(key.direction), key.n, key.c, key.h, key.w, key.k, key.r, key.s, key.strideH, key.padH,
+                 chosen.algo, static_cast<int>(chosen.math), chosen.workspaceBytes, chosen.milliseconds);
   }
   std::lock_guard<std::mutex> lock(cacheMutex());
   cache().emplace(key, chosen);

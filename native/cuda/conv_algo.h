@@ -51,6 +51,7 @@ struct ConvAlgo {
   int algo = 0;
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
   size_t workspaceBytes = 0;
+  float milliseconds = -1;  // measured by the "fastest" search; -1 when chosen by heuristics
 };
 
 // The descriptors of one float32 NCHW cross-correlation: x (N,C,H,W), w (K,C,R,S), y (N,K,P,Q), and the

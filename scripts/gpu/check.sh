@@ -31,7 +31,7 @@ done
 if ((dry_run)); then
   device=cpu parity_specs=(resnet20:4:0.05) bench_specs=(resnet20:8) bench_steps=2
 else
-  device=cuda:0 parity_specs=(resnet20:32:0.05 resnet50:8:0.01) bench_specs=(resnet50:32 resnet50:128 resnet20:128 resnet110:128)
+  device=cuda:0 parity_specs=(resnet20:32:0.05 resnet50:32:0.001) bench_specs=(resnet50:32 resnet50:128 resnet20:128 resnet110:128)
   bench_steps=20
 fi
 
@@ -75,8 +75,21 @@ if ((!skip_build)); then
   generator=()
   command -v ninja >/dev/null 2>&1 && generator=(-G Ninja)
   build=/tmp/rn-cuda-build
+  # cuDNN, cuBLAS and NCCL from the wheels PyTorch loads there, so that both sides of (c) run the same libraries
+  # (the machine may also have older system copies, which the build's search order would otherwise pick first).
+  mapfile -t roots < <("$python" -c '
+import importlib.util
+for module, variable in (("nvidia.cudnn", "CUDNN_ROOT"), ("nvidia.cu13", "CUBLAS_ROOT"), ("nvidia.nccl", "NCCL_ROOT")):
+    try:
+        spec = importlib.util.find_spec(module)
+    except ModuleNotFoundError:
+        spec = None
+    if spec and spec.submodule_search_locations:
+        print(f"-D{variable}={list(spec.submodule_search_locations)[0]}")
+')
+  echo "library roots: ${roots[*]:-none, so the build searches itself}"
   if cmake -S "$repo" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DRN_CUDA_ONLY=ON -DRN_CUDA=ON \
-      -DCMAKE_CUDA_ARCHITECTURES="${arch:-90}" -DRN_PYTHON="$python" &&
+      -DCMAKE_CUDA_ARCHITECTURES="${arch:-90}" -DRN_PYTHON="$python" "${roots[@]}" &&
     timeout 300 cmake --build "$build" --target resnet_node_cuda -j "$(nproc)"; then
     cp "$build/Release/libresnet_node_cuda.so" "$build/Release/cuda-config.json" "$kit/addon/"
   else
@@ -114,9 +127,15 @@ for spec in "${bench_specs[@]}"; do
   IFS=: read -r model batch <<< "$spec"
   timeout 90 "$rn_node" "$kit/js/scripts/gpu/train.js" bench --model "$model" --batch "$batch" --steps "$bench_steps" --device "$device" --profile "$out/profile.jsonl" |
     tee -a "$out/bench.jsonl" || failed+=("bench $model b$batch (ours)")
-  timeout 90 "$python" scripts/gpu/torch_check.py bench --model "$model" --batch "$batch" --steps "$bench_steps" --device "$device" |
+  timeout 90 "$python" scripts/gpu/torch_check.py bench --model "$model" --batch "$batch" --steps "$bench_steps" --device "$device" --profile "$out/profile.jsonl" |
     tee -a "$out/bench.jsonl" || failed+=("bench $model b$batch (PyTorch)")
 done
+
+if ((!dry_run)); then
+  step "(c') ResNet-50 b128 again with a 4 GiB convolution workspace (1 GiB above); the algorithms chosen: cudnn.log"
+  RN_CUDNN_LOG=1 timeout 90 "$rn_node" "$kit/js/scripts/gpu/train.js" bench --model resnet50 --batch 128 --steps "$bench_steps" \
+    --device "$device" --workspace 4GiB 2> "$out/cudnn.log" || failed+=("bench resnet50 b128 4GiB workspace")
+fi
 
 step "summary"
 "$rn_node" "$kit/js/scripts/gpu/report.js" "$out" "${#parity_specs[@]}" "${#bench_specs[@]}" | tee "$out/summary.txt" || failed+=(report)

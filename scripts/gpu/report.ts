@@ -72,14 +72,17 @@ function opsSection(dir: string): { lines: string[]; ok: boolean } {
 function paritySection(dir: string, expected: number): { lines: string[]; ok: boolean } {
   const rows = jsonLines<ParityRow>(join(dir, 'parity.jsonl'));
   const lines = [
-    '(b) 3 SGD steps from the same weights and batches, TF32 off: worst normwise error vs PyTorch float64 (PyTorch float32\'s own in brackets)',
-    `    ${'model'.padEnd(14)} ${'loss'.padEnd(19)} ${'weights'.padEnd(19)} ${'BN stats'.padEnd(19)} ${'gradients'.padEnd(19)} result`,
+    '(b) 3 SGD steps from the same weights and batches, TF32 off: worst normwise error vs PyTorch float64 (PyTorch float32\'s own in brackets);',
+    '    a tensor fails when ours is further from float64 than max(1e-3, 4 × PyTorch float32\'s); "vs f32": ours against PyTorch float32',
+    '    directly: loss, weights per tensor (worst), weights over the whole model',
+    `    ${'model'.padEnd(14)} ${'loss'.padEnd(19)} ${'weights'.padEnd(19)} ${'BN stats'.padEnd(19)} ${'gradients'.padEnd(19)} ${'vs f32'.padEnd(26)} result`,
   ];
   for (const r of rows) {
     const cell = (kind: string) => `${sci(r[`${kind}Error`])} (${sci(r[`${kind}TorchError`])})`.padEnd(19);
     const failing = ['loss', 'weights', 'buffers', 'grads'].flatMap((k) => (r[`${k}Failing`] as string[] | undefined) ?? []);
     lines.push(
       `    ${`${r.model} b${r.batch}`.padEnd(14)} ${cell('loss')} ${cell('weights')} ${cell('buffers')} ${cell('grads')} ` +
+        `${`${sci(r.lossVsTorch32)}/${sci(r.weightsVsTorch32)}/${sci(r.weightsVsTorch32Model)}`.padEnd(26)} ` +
         `${r.ok ? 'ok' : `FAIL: ${failing.slice(0, 4).join(', ')}${failing.length > 4 ? ' …' : ''}`}`,
       `    ${''.padEnd(14)} losses ours ${r.lossesOurs.map((l) => l.toFixed(5)).join(' ')} · PyTorch ${r.lossesTorch32.map((l) => l.toFixed(5)).join(' ')}`,
     );

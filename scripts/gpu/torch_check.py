@@ -93,7 +93,14 @@ def parity(args):
             e_ours, e_torch = relative_error(mine, reference), relative_error(theirs, reference)
             rows.append((e_ours, e_torch, name, e_ours > max(args.tolerance, 4 * e_torch)))
         worst = max(rows)
+        # And ours against PyTorch float32 directly (the issue's "within 1e-3 of PyTorch"), worst tensor.
+        # Per tensor, a tensor that starts at zero (a BN bias) makes this ill-conditioned; over the whole model
+        # (max |ours - torch| over every tensor / max |torch| over every tensor) it is the usual normwise error.
+        direct = max(relative_error(mine, theirs) for _, mine, theirs, _ in pairs)
+        scale = max(theirs.double().abs().max().item() for _, _, theirs, _ in pairs)
+        spread = max((mine.double().cpu() - theirs.double().cpu()).abs().max().item() for _, mine, theirs, _ in pairs)
         return {f"{kind}Error": worst[0], f"{kind}TorchError": worst[1], f"{kind}Worst": worst[2],
+                f"{kind}VsTorch32": direct, f"{kind}VsTorch32Model": spread / scale if scale > 0 else spread,
                 f"{kind}Failing": [r[2] for r in rows if r[3]]}
 
     row = {"model": meta["model"], "batch": int(meta["batch"]), "steps": int(meta["steps"]),
@@ -144,10 +151,51 @@ def bench(args):
         step()
         synchronize()
         times.append(time.perf_counter() - start)
+    if args.profile and cuda:
+        try:
+            profile_steps(args, step, synchronize)
+        except Exception as error:  # the timing row matters more than the profile
+            print(f"torch_check.py: no kernel profile: {error}", file=sys.stderr)
     row = {"impl": "pytorch", "model": args.model, "batch": args.batch, "imagesPerSec": args.batch / statistics.median(times),
            "firstStepSeconds": first, "peakAllocatedBytes": torch.cuda.max_memory_allocated(device) if cuda else None,
            "peakReservedBytes": torch.cuda.max_memory_reserved(device) if cuda else None, "torch": torch.__version__}
     print(json.dumps(row))
+
+
+def kernel_kind(name):
+    """A GPU kernel's op kind, from its name (cuDNN / cuBLAS / ATen kernel naming)."""
+    n = name.lower()
+    if "bn_" in n or "batch_norm" in n or "batchnorm" in n:
+        return "batch norm"
+    if any(k in n for k in ("conv", "xmma", "implicit", "wgrad", "dgrad", "fprop", "winograd", "fft", "cutlass", "cudnn", "sm90", "sm80", "gemm")):
+        return "convolution / matmul"
+    if "elementwise" in n or "vectorized" in n or "threshold" in n or "add" in n:
+        return "element-wise"
+    if "multi_tensor" in n or "foreach" in n:
+        return "optimizer"
+    return "other"
+
+
+def profile_steps(args, step, synchronize):
+    """GPU time per kernel over 3 steps (torch.profiler), appended to args.profile as one JSON line."""
+    from torch.profiler import ProfilerActivity, profile
+    synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(3):
+            step()
+        synchronize()
+    kernels = {}
+    for event in prof.events():
+        if event.device_type == torch.autograd.DeviceType.CUDA:
+            kernels[event.name] = kernels.get(event.name, 0.0) + event.device_time_total / 1000 / 3  # ms per step
+    kinds = {}
+    for name, ms in kernels.items():
+        kinds[kernel_kind(name)] = kinds.get(kernel_kind(name), 0.0) + ms
+    top = sorted(kernels.items(), key=lambda kv: -kv[1])[:25]
+    line = {"impl": "pytorch", "model": args.model, "batch": args.batch, "gpuMsPerStep": sum(kernels.values()),
+            "kinds": kinds, "top": [{"kernel": k[:120], "msPerStep": v} for k, v in top]}
+    with open(args.profile, "a") as f:
+        f.write(json.dumps(line) + "\n")
 
 
 def main():
@@ -162,6 +210,7 @@ def main():
     b.add_argument("--batch", type=int, required=True)
     b.add_argument("--steps", type=int, default=20)
     b.add_argument("--device", default="cuda:0")
+    b.add_argument("--profile", help="append the GPU time per kernel of 3 more steps to this JSON-lines file")
     args = parser.parse_args()
     parity(args) if args.mode == "parity" else bench(args)
 

@@ -5,7 +5,7 @@
 //   bench:  img/s (median step after warm-up; each step copies its batch from host memory) and the caching
 //           allocator's peak bytes, printed as one JSON line. One model per process, so the peaks are its own.
 // Usage: node train.js parity --model resnet20 --batch 16 --steps 3 --lr 0.05 --dir DIR
-//        node train.js bench --model resnet50 --batch 32 --steps 20
+//        node train.js bench --model resnet50 --batch 32 --steps 20 [--profile FILE] [--workspace 4GiB]
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -26,6 +26,7 @@ interface Options {
   dir: string;
   device: string;
   profile?: string;
+  workspace?: string;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -44,6 +45,7 @@ function parseArgs(argv: string[]): Options {
     dir: get('dir', '/tmp/rn-parity'),
     device: get('device', 'cuda:0'),
     profile: argv.includes('--profile') ? get('profile', '') : undefined,
+    workspace: argv.includes('--workspace') ? get('workspace', '') : undefined,
   };
 }
 
@@ -120,6 +122,7 @@ async function parity(o: Options): Promise<void> {
 }
 
 async function bench(o: Options): Promise<void> {
+  if (o.workspace) native().setSetting('cudnn_workspace_limit', o.workspace);
   const { module, side, classes } = build(o.model);
   const runtime = new ModelRuntime(module, {
     inputShape: [3, side, side],
@@ -150,6 +153,7 @@ async function bench(o: Options): Promise<void> {
     peakAllocatedBytes: memory?.peakAllocatedBytes ?? null,
     peakReservedBytes: memory?.peakReservedBytes ?? null,
     plannedBytes: runtime.memory(o.batch).planned,
+    ...(o.workspace ? { workspaceLimit: o.workspace } : {}),
   };
   console.log(JSON.stringify(row));
   if (o.profile) {
