@@ -17,6 +17,7 @@ struct Registry {
   std::mutex mutex;
   int nextId = 1;
   std::map<int, CommunicatorsByDevice> groups;
+  std::map<std::string, InProcessGroupFactory> factories;  // by backend
 };
 
 Registry& registry() {
@@ -190,6 +191,11 @@ std::shared_ptr<Communicator> findCommunicator(int group, const std::string& dev
   return rank->second;
 }
 
+void registerInProcessGroupFactory(const std::string& backend, InProcessGroupFactory factory) {
+  std::lock_guard<std::mutex> lock(registry().mutex);
+  registry().factories[backend] = std::move(factory);
+}
+
 int createInProcessGroup(const std::vector<std::string>& devices, double timeoutSeconds) {
   RN_CHECK(!devices.empty(), code::kInvalidArgument, "", "an in-process group needs at least one device");
   RN_CHECK(timeoutSeconds > 0, code::kInvalidArgument, "",
@@ -197,12 +203,35 @@ int createInProcessGroup(const std::vector<std::string>& devices, double timeout
   // Canonical names ("cpu" and "cpu:0" are one device); each rank needs its own device and worker thread,
   // since a rank blocks its worker until the others arrive.
   std::vector<std::string> names;
+  std::string backend;
   for (const auto& spec : devices) {
-    names.push_back(getDevice(spec).name());
+    Device& device = getDevice(spec);
+    names.push_back(device.name());
     for (size_t k = 0; k + 1 < names.size(); ++k) {
       RN_CHECK(names[k] != names.back(), code::kInvalidArgument, "",
                "device '" + names.back() + "' appears twice in the group: each replica needs its own device");
     }
+    if (backend.empty()) backend = device.backend();
+    RN_CHECK(device.backend() == backend, code::kInvalidArgument, "",
+             "an in-process group's devices must all belong to one backend, but '" + names.front() + "' is " + backend +
+                 " and '" + names.back() + "' is " + device.backend());
+  }
+  InProcessGroupFactory factory;
+  {
+    std::lock_guard<std::mutex> lock(registry().mutex);
+    auto found = registry().factories.find(backend);
+    if (found != registry().factories.end()) factory = found->second;
+  }
+  if (factory) {
+    int id = 0;
+    {
+      std::lock_guard<std::mutex> lock(registry().mutex);
+      id = registry().nextId++;  // reserved: the factory's communicators name it in their errors
+    }
+    CommunicatorsByDevice ranks = factory(id, names, timeoutSeconds);
+    std::lock_guard<std::mutex> lock(registry().mutex);
+    registry().groups[id] = std::move(ranks);
+    return id;
   }
   auto shared = std::make_shared<SharedState>(names, timeoutSeconds);
   CommunicatorsByDevice ranks;

@@ -80,9 +80,7 @@ class BatchNormApplyTraining : public Kernel {
     float* saveInvStd = a.out[4].f32();
     const ChannelPlanes p = planes_;
     const double count = stats[2 * p.C];
-    RN_CHECK(count >= 2, code::kInvalidArgument, op_,
-             "training needs more than one value per channel over all replicas but the group holds " +
-                 std::to_string(static_cast<int64_t>(count)));
+    RN_CHECK(count >= 2, code::kInvalidArgument, op_, ops::syncBatchNormCountMessage(count));
     const double unbias = count / (count - 1);
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < p.C; ++c) {
@@ -169,65 +167,24 @@ class BatchNormBackwardApply : public Kernel {
   ChannelPlanes planes_;
 };
 
-// Each listed value a float32 vector of `size` elements.
-void expectVectors(const KernelContext& ctx, int64_t size, const std::vector<std::pair<const ValueInfo*, std::string>>& vectors) {
-  for (const auto& [value, what] : vectors) {
-    ctx.expectDtype(*value, DType::F32, what);
-    ctx.expectShape(*value, {size}, what);
-  }
-}
-
-// x (input 0) a float32 (N, C, H, W) and each listed value the same; returns C.
-int64_t expectImages(const KernelContext& ctx, const std::vector<std::pair<const ValueInfo*, std::string>>& images) {
-  const ValueInfo& x = ctx.inputs[0];
-  ctx.expectDtype(x, DType::F32, "x");
-  ctx.expectRank(x, 4, "x");
-  for (const auto& [value, what] : images) {
-    ctx.expectDtype(*value, DType::F32, what);
-    ctx.expectShape(*value, x.shape, what);
-  }
-  return x.shape[1];
-}
-
 std::unique_ptr<Kernel> makeStats(const KernelContext& ctx) {
-  ctx.expectArity(2, 1);
-  const int64_t c = expectImages(ctx, {});
-  expectVectors(ctx, c, {{&ctx.inputs[1], "running_mean"}});
-  expectVectors(ctx, 2 * c + 1, {{&ctx.outputs[0], "stats"}});
+  ops::checkBatchNormStats(ctx);
   return std::make_unique<BatchNormStats>(planesOf(ctx.inputs[0].shape));
 }
 
 std::unique_ptr<Kernel> makeApplyTraining(const KernelContext& ctx) {
-  ctx.expectArity(6, 5);
-  const auto& in = ctx.inputs;
-  const auto& out = ctx.outputs;
-  const int64_t c = expectImages(ctx, {{&out[0], "y"}});
-  expectVectors(ctx, c, {{&in[1], "gamma"}, {&in[2], "beta"}, {&in[3], "running_mean"}, {&in[4], "running_var"},
-                         {&out[1], "output running_mean"}, {&out[2], "output running_var"},
-                         {&out[3], "save_mean"}, {&out[4], "save_invstd"}});
-  expectVectors(ctx, 2 * c + 1, {{&in[5], "stats"}});
-  const double eps = ops::readBatchNormEps(ctx);
-  const double momentum = ops::readBatchNormMomentum(ctx);
-  return std::make_unique<BatchNormApplyTraining>(ctx.op, planesOf(in[0].shape), eps, momentum);
+  const ops::BatchNormTrainingParams p = ops::checkBatchNormApplyTraining(ctx);
+  return std::make_unique<BatchNormApplyTraining>(ctx.op, planesOf(ctx.inputs[0].shape), p.eps, p.momentum);
 }
 
 std::unique_ptr<Kernel> makeBackwardReduce(const KernelContext& ctx) {
-  ctx.expectArity(4, 3);
-  const auto& in = ctx.inputs;
-  const auto& out = ctx.outputs;
-  const int64_t c = expectImages(ctx, {{&in[1], "dy"}});
-  expectVectors(ctx, c, {{&in[2], "save_mean"}, {&in[3], "save_invstd"}, {&out[0], "dgamma"}, {&out[1], "dbeta"}});
-  expectVectors(ctx, 2 * c + 1, {{&out[2], "sums"}});
-  return std::make_unique<BatchNormBackwardReduce>(planesOf(in[0].shape));
+  ops::checkBatchNormBackwardReduce(ctx);
+  return std::make_unique<BatchNormBackwardReduce>(planesOf(ctx.inputs[0].shape));
 }
 
 std::unique_ptr<Kernel> makeBackwardApply(const KernelContext& ctx) {
-  ctx.expectArity(7, 1);
-  const auto& in = ctx.inputs;
-  const int64_t c = expectImages(ctx, {{&in[1], "dy"}, {&ctx.outputs[0], "dx"}});
-  expectVectors(ctx, c, {{&in[2], "gamma"}, {&in[3], "save_mean"}, {&in[4], "save_invstd"}});
-  expectVectors(ctx, 2 * c + 1, {{&in[5], "sums"}, {&in[6], "stats"}});
-  return std::make_unique<BatchNormBackwardApply>(planesOf(in[0].shape));
+  ops::checkBatchNormBackwardApply(ctx);
+  return std::make_unique<BatchNormBackwardApply>(planesOf(ctx.inputs[0].shape));
 }
 
 RN_REGISTER_KERNEL("cpu", "batchnorm_stats", makeStats);

@@ -5,7 +5,9 @@
 // Usage: node ops.js [--json FILE] [--tolerance 1e-3] [--device cuda:0]
 import { writeFileSync } from 'node:fs';
 
+import { runOp } from '../../lib/ops/eager.js';
 import * as ops from '../../lib/ops/index.js';
+import { InProcessGroup, allreduce } from '../../lib/parallel/group.js';
 import { native } from '../../lib/runtime/native.js';
 import { type DType, Tensor } from '../../lib/runtime/tensor.js';
 
@@ -322,6 +324,61 @@ function optimizerCases(): OpCase[] {
   ];
 }
 
+// SyncBN's four kernels chained as one replica runs them (the all-reduce between them is the identity for a group
+// of one, so it is left out): stats → apply_training → backward_reduce → backward_apply.
+function syncBatchNormCases(): OpCase[] {
+  return [[2, 3, 5, 7], [8, 64, 16, 16], [3, 4, 1, 1], [32, 256, 7, 7]].map((shape) => {
+    const c = shape[1];
+    const x = randn(shape, 2);
+    const gamma = positive([c]);
+    const beta = randn([c]);
+    const mean = randn([c], 0.1);
+    const variance = positive([c]);
+    const dy = randn(shape);
+    return {
+      name: `SyncBN stats, apply, backward reduce + apply ${JSON.stringify(shape)}`,
+      kernels: ['batchnorm_stats', 'batchnorm_apply_training', 'batchnorm_backward_reduce', 'batchnorm_backward_apply'],
+      inputs: [x, gamma, beta, mean, variance, dy],
+      run: async ([tx, tg, tb, tm, tv, tdy]) => {
+        const [stats] = await runOp('batchnorm_stats', [tx, tm], [{ shape: [2 * c + 1] }]);
+        const vector = { shape: [c] };
+        const [y, , , saveMean, saveInvStd] = await runOp('batchnorm_apply_training', [tx, tg, tb, tm, tv, stats], [{ shape }, tm, tv, vector, vector], {
+          eps: 1e-5,
+          momentum: 0.1,
+        });
+        const [dgamma, dbeta, sums] = await runOp('batchnorm_backward_reduce', [tx, tdy, saveMean, saveInvStd], [vector, vector, { shape: [2 * c + 1] }]);
+        const [dx] = await runOp('batchnorm_backward_apply', [tx, tdy, tg, saveMean, saveInvStd, sums, stats], [{ shape }]);
+        return [stats, y, saveMean, saveInvStd, tm, tv, dgamma, dbeta, sums, dx];
+      },
+    } satisfies OpCase;
+  });
+}
+
+// allreduce_mean over a group of this device alone (NCCL on cuda): weight 0.5 scales; weight 0 gives zeros even
+// over inf and NaN.
+function allreduceCases(): OpCase[] {
+  const x = randn([100_003]);
+  const poisoned = randn([4099]);
+  for (let i = 0; i < poisoned.data.length; i += 97) poisoned.data[i] = i % 2 ? Number.NaN : Number.POSITIVE_INFINITY;
+  return [
+    {
+      name: 'allreduce_mean, group of one (weight 0.5, average; weight 0 over inf/NaN)',
+      kernels: ['allreduce_mean'],
+      inputs: [x, poisoned],
+      run: async ([tx, tp]) => {
+        const group = new InProcessGroup([tx.device]);
+        try {
+          await allreduce(group, tx, { weight: 0.5 });
+          await allreduce(group, tp, { weight: 0, average: false });
+          return [tx, tp];
+        } finally {
+          group.destroy();
+        }
+      },
+    },
+  ];
+}
+
 async function runOn(device: string, c: OpCase): Promise<(HostArray | number[])[]> {
   const tensors = c.inputs.map((i) => Tensor.fromArray(i.data.slice(), i.shape, { dtype: i.dtype, device }));
   try {
@@ -358,7 +415,7 @@ function compare(gpu: (HostArray | number[])[], cpu: (HostArray | number[])[]): 
 }
 
 export async function checkOps(tolerance: number, device = 'cuda:0'): Promise<{ rows: CaseRow[]; uncovered: string[] }> {
-  const cases = [...convCases(), ...batchNormCases(), ...poolCases(), ...denseCases(), ...elementwiseCases(), ...optimizerCases()];
+  const cases = [...convCases(), ...batchNormCases(), ...poolCases(), ...denseCases(), ...elementwiseCases(), ...optimizerCases(), ...syncBatchNormCases(), ...allreduceCases()];
   const rows: CaseRow[] = [];
   for (const c of cases) {
     try {
