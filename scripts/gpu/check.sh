@@ -108,6 +108,9 @@ step "(a) every op on $device against the CPU"
 NVIDIA_TF32_OVERRIDE=0 timeout 150 "$rn_node" "$kit/js/scripts/gpu/ops.js" --device "$device" --json "$out/ops.json" ||
   failed+=(ops)
 
+step "(a') NCCL all-reduce on one rank: correctness, and its time against a device-side accumulate"
+timeout 90 "$rn_node" "$kit/js/scripts/gpu/nccl.js" --device "$device" | tee "$out/nccl.jsonl" || failed+=(nccl)
+
 step "(b) 3 training steps against PyTorch (TF32 off)"
 : > "$out/parity.jsonl"
 for spec in "${parity_specs[@]}"; do
