@@ -133,6 +133,38 @@ describe.each(testDevices)('conv2d on %s', (device) => {
 
   it.each(cases)('forward and both backwards match the reference: $name', checkAllDirections);
 
+  it.runIf(device === 'cpu')('setting cpu_conv=direct rules Winograd out: 3x3 32→32 within 2e-6 of float64', async () => {
+    const c = cases.find((k) => k.name.includes('Winograd'))!;
+    const s = shapesOf(c);
+    const x = asF32(randn(size(c.x), 21));
+    const w = asF32(randn(size(c.w), 22, 0.5));
+    const errorWith = async (mode: string): Promise<number> => {
+      native().setSetting('cpu_conv', mode);
+      clearEagerCache(); // the algorithm is chosen when a kernel is built
+      const tx = tensor(x, c.x, { device });
+      const tw = tensor(w, c.w, { device });
+      const y = await values(await conv2d(tx, tw, geometry(c)));
+      const want = conv2dRef(s, x, w);
+      const scale = Math.max(...want.map(Math.abs));
+      return Math.max(...want.map((v, i) => Math.abs(y[i] - v))) / scale;
+    };
+    try {
+      const direct = await errorWith('direct');
+      const auto = await errorWith('auto');
+      expect(direct, `direct ${direct}, auto ${auto}`).toBeLessThan(2e-6);
+      expect(auto).toBeGreaterThan(direct); // Winograd's transforms round more
+      expect(auto).toBeLessThan(1e-3); // within the op tolerance all the same
+      native().setSetting('cpu_conv', 'fast');
+      clearEagerCache();
+      await expect(conv2d(tensor(x, c.x, { device }), tensor(w, c.w, { device }), geometry(c))).rejects.toThrow(
+        /Expected auto or direct for setting cpu_conv but received 'fast'/,
+      );
+    } finally {
+      native().setSetting('cpu_conv', 'auto');
+      clearEagerCache();
+    }
+  });
+
   it.each([1, 2])('a batch split into chunks over %i thread(s) matches the reference', async (threads) => {
     const previous = native().cpuInfo().threads;
     native().setNumThreads(threads);
