@@ -100,7 +100,7 @@ export async function launch(argv: readonly string[]): Promise<number> {
   try {
     // The first failure stops the rest: they get the window their own diagnosis needs to name the failed rank
     // (native/gloo/process_group.cc), then SIGTERM, then SIGKILL.
-    const grace = (Math.min(Math.max(timeout / 4, 1), 15) + 5) * 1000;
+    const grace = (Math.min(Math.max(timeout / 4, 1), 15) + 2) * 1000;
     let reaper: NodeJS.Timeout | undefined;
     const onExit = (worker: Worker): void => {
       const exit = worker.exit!;

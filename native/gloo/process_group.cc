@@ -176,10 +176,11 @@ class GlooRank : public Communicator {
                 " cannot be reached, so rank 0 died, hung or its host is unreachable";
     } else if (!silent.empty()) {
       failureCode_ = timedOut ? code::kCollectiveTimeout : code::kRankFailed;
-      message = me + ": " + joinRanks(silent) + (silent.size() == 1 ? " stopped" : " stopped") + " responding: " +
+      const bool one = silent.size() == 1;
+      message = me + ": " + joinRanks(silent) + " stopped responding: " +
                 (timedOut ? "nothing arrived within the " + seconds(timeout_) + " timeout" : "a connection closed") + " and " +
-                (silent.size() == 1 ? "it" : "they") + " did not report within " + seconds(window) + ", so " +
-                (silent.size() == 1 ? "it" : "they") + " died, hung or were stopped";
+                (one ? "it" : "they") + " did not report within " + seconds(window) + ", so " + (one ? "it" : "they") +
+                " died, hung or " + (one ? "was" : "were") + " stopped";
     } else {
       failureCode_ = timedOut ? code::kCollectiveTimeout : code::kRankFailed;
       message = me + ": every rank saw the collective fail (a network failure?)";

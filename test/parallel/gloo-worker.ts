@@ -8,9 +8,7 @@ import { splitBatch } from '../../lib/parallel/data-parallel.js';
 import { ProcessGroup, collectiveTimeout, launchEnv } from '../../lib/parallel/process-group.js';
 import { ModelRuntime } from '../../lib/train/model.js';
 import { rng } from '../util/random.js';
-import { batchOf, inputShape, optimizer, smallResNet } from './model.js';
-
-export const BATCHES = [8, 7, 8, 1, 5];
+import { BATCHES, batchOf, inputShape, optimizer, smallResNet } from './model.js';
 
 const [steps, out] = [Number(process.argv[2] ?? 5), process.argv[3]];
 try {
