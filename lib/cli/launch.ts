@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-import { DEFAULT_MASTER_ADDR, DEFAULT_MASTER_PORT } from '../parallel/process-group.js';
+import { DEFAULT_MASTER_ADDR, DEFAULT_MASTER_PORT, collectiveTimeout } from '../parallel/process-group.js';
 import { ResnetError } from '../runtime/errors.js';
 import { type OptionDefs, formatHelp, parseOptions } from './args.js';
 
@@ -62,12 +62,15 @@ export async function launch(argv: readonly string[]): Promise<number> {
   if (nodeRank >= o.nnodes) throw new ResnetError('RN_INVALID_ARGUMENT', `launch: Expected --node-rank below --nnodes ${o.nnodes} but received ${nodeRank}`);
   if (o['master-port'] > 65535) throw new ResnetError('RN_INVALID_ARGUMENT', `launch: Expected a port in 1…65535 for --master-port but received ${o['master-port']}`);
   if (!o['master-addr'].trim()) throw new ResnetError('RN_INVALID_ARGUMENT', 'launch: Expected an address for --master-addr but received an empty one');
+  if (o.nnodes > 1 && /^(127\.|localhost$|::1$)/.test(o['master-addr'].trim())) {
+    throw new ResnetError('RN_INVALID_ARGUMENT', `launch: with --nnodes ${o.nnodes}, --master-addr must be node 0's address as the other nodes reach it, not ${o['master-addr']}`);
+  }
   const worldSize = perNode * o.nnodes;
   // `-- train …` runs this package's CLI; anything else is a program of the user's that reads the same variables.
   const [file, ...args] =
     command[0] === 'train' ? [process.execPath, fileURLToPath(new URL('../../bin/resnet-node.js', import.meta.url)), ...command] : command;
   const threads = Math.max(1, Math.floor(availableParallelism() / perNode));
-  const timeout = o.timeout || Number(process.env.RN_COLLECTIVE_TIMEOUT) || 300;
+  const timeout = collectiveTimeout(o.timeout || undefined);
 
   const workers: Worker[] = [];
   let failed: Worker | undefined;

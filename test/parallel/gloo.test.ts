@@ -218,7 +218,10 @@ describe.skipIf(!native().hasGloo)('resnet-node launch', () => {
     for (const pid of pids) expect(() => process.kill(pid, 0), `worker ${pid} is gone`).toThrow();
 
     const usage = cliRun(['launch', '--nproc-per-node', '2', 'train']);
+    const loopback = cliRun(['launch', '--nnodes', '2', '--', 'train']);
     expect((await usage.done).code).toBe(2);
     expect(usage.err.join('')).toContain("give the workers' command after --");
+    expect((await loopback.done).code).toBe(2);
+    expect(loopback.err.join('')).toContain("with --nnodes 2, --master-addr must be node 0's address as the other nodes reach it, not 127.0.0.1");
   });
 });
