@@ -225,6 +225,8 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const group = this.options.processGroup;
     const loader = data.trainLoader({ batchSize: this.batchSize, seed, shard: this.#shard() });
     const placeholder = { x: new Float32Array(data.inputShape.reduce((a, b) => a * b, 1)), y: new Int32Array(1) };
+    /** Images in batch `index` over all ranks (the last one of an epoch may be short). */
+    const globalBatch = (index: number) => Math.min(this.batchSize, data.trainCount - index * this.batchSize);
     const history: TrainerState['history'] = state?.history ?? [];
     let bestTop1 = state?.bestTop1 ?? null;
     let bestEpoch = state?.bestEpoch ?? null;
@@ -244,7 +246,6 @@ export class Trainer extends EventEmitter<TrainerEvents> {
         stopped = true;
         break;
       }
-      const globalBatch = (index: number) => Math.min(this.batchSize, data.trainCount - index * this.batchSize);
       const lr = learningRate(schedule, epoch);
       const meter = new Meter();
       const epochStart = performance.now();
