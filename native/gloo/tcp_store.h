@@ -51,7 +51,7 @@ class TcpStoreClient {
   void set(const std::string& key, const std::vector<char>& value);
   // Waits up to the timeout for the key; throws RN_RENDEZVOUS_FAILED naming it.
   std::vector<char> get(const std::string& key);
-  // Waits until every key exists; `describe` turns the missing keys into words for the error.
+  // Waits until every key exists, polling; past the timeout throws RN_RENDEZVOUS_FAILED naming the missing keys.
   void wait(const std::vector<std::string>& keys, std::chrono::milliseconds timeout);
   // Which of `keys` exist now (no waiting).
   std::vector<bool> check(const std::vector<std::string>& keys);
