@@ -1,4 +1,7 @@
 {
+  "variables": {
+    "rn_have_gloo": "<!(node -p \"const fs = require('fs'); fs.existsSync('/usr/include/gloo/transport/tcp/device.h') && ['/usr/lib/libgloo.so', '/usr/lib/x86_64-linux-gnu/libgloo.so', '/usr/local/lib/libgloo.so'].some((f) => fs.existsSync(f))\")"
+  },
   "targets": [
     {
       "target_name": "resnet_node",
@@ -13,7 +16,14 @@
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-O3", "-fno-math-errno", "-fopenmp", "-fexceptions", "-Wno-unknown-pragmas"],
       "ldflags": ["-fopenmp"],
-      "libraries": ["-ldnnl", "-ldl"]
+      "libraries": ["-ldnnl", "-ldl"],
+      "conditions": [
+        ["rn_have_gloo=='true'", {
+          "sources": ["<!@(node -p \"require('fs').readdirSync('native/gloo').filter(f => f.endsWith('.cc')).map(f => 'native/gloo/' + f).join(' ')\")"],
+          "defines": ["RN_HAVE_GLOO"],
+          "libraries": ["-lgloo"]
+        }]
+      ]
     }
   ]
 }

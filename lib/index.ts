@@ -8,6 +8,7 @@ export { Trainer, type TrainerOptions, type TrainerEvents } from './train/traine
 export { ModelRuntime, type ModelRuntimeOptions, type StepResult } from './train/model.js';
 export { attachProgress, type ProgressMode } from './train/progress.js';
 export { loadWeights } from './train/checkpoint.js';
+export { ProcessGroup, type ProcessGroupOptions, type LaunchEnv, launchEnv, collectiveTimeout } from './parallel/process-group.js';
 export { Tensor, type DType, type TensorOptions } from './runtime/tensor.js';
 export { Device, cpu } from './runtime/device.js';
 export { Program } from './runtime/program.js';

@@ -32,6 +32,8 @@ export interface DoctorReport {
   node: string;
   addon: { loaded: boolean; error?: string };
   cpu?: { onednn: string; runtime: string; threads: number; hardwareConcurrency: number; features: string[]; kernels: string[] };
+  /** Collectives across processes (launch, Slurm): whether the addon was built with Gloo. */
+  gloo?: boolean;
   cuda: CudaReport;
 }
 
@@ -89,6 +91,7 @@ export function doctorReport(): DoctorReport {
       features: info.features,
       kernels: addon.kernelNames('cpu'),
     };
+    report.gloo = addon.hasGloo;
   } catch (error) {
     report.addon.error = error instanceof Error ? error.message : String(error);
   }
@@ -115,6 +118,7 @@ export async function doctor(argv: readonly string[]): Promise<number> {
     console.log(`cpu         ✓ oneDNN ${report.cpu.onednn} (${report.cpu.runtime}), ${report.cpu.threads} threads of ${report.cpu.hardwareConcurrency}`);
     console.log(`cpu flags   ${report.cpu.features.join(' ')}`);
     console.log(`cpu ops     ${report.cpu.kernels.length}: ${report.cpu.kernels.join(' ')}`);
+    console.log(`gloo        ${ok(report.gloo === true)} ${report.gloo ? 'collectives across processes (resnet-node launch)' : 'not built: install libgloo-dev and rebuild for resnet-node launch'}`);
   }
   const cuda = report.cuda;
   const build = cuda.build;

@@ -5,6 +5,7 @@ import { ResnetError } from '../runtime/errors.js';
 import { bench } from './bench/index.js';
 import { doctor } from './doctor.js';
 import { info } from './info.js';
+import { launch } from './launch.js';
 import { train } from './train.js';
 
 type Command = { summary: string; run: (argv: readonly string[]) => Promise<number> };
@@ -12,6 +13,7 @@ type Command = { summary: string; run: (argv: readonly string[]) => Promise<numb
 const commands: Record<string, Command> = {
   train: { summary: 'train a ResNet (fb.resnet.torch options); with no options, ResNet-20 on the bundled digits', run: train },
   info: { summary: "a model's parameters, multiply-adds and training memory (naive / shareGradInput / planned)", run: info },
+  launch: { summary: 'start N training processes per node (torchrun environment) that train together over Gloo', run: launch },
   doctor: { summary: 'report the addon, oneDNN, CPU features and GPU backends', run: doctor },
   bench: { summary: 'benchmark ops or training against PyTorch measured in the same run', run: bench },
 };

@@ -1,4 +1,5 @@
 // `resnet-node train`: fb.resnet.torch's options and defaults, on the bundled digits by default.
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 
 import { loadCifar } from '../data/cifar.js';
@@ -8,6 +9,7 @@ import { type TrainingData, imageSetData } from '../data/source.js';
 import { resnet } from '../models/resnet.js';
 import { OPTIMIZERS, type OptimizerName } from '../optim/optimizers.js';
 import type { ScheduleName } from '../optim/schedule.js';
+import { ProcessGroup, collectiveTimeout, launchEnv } from '../parallel/process-group.js';
 import { ResnetError } from '../runtime/errors.js';
 import { native } from '../runtime/native.js';
 import { readLatest } from '../train/checkpoint.js';
@@ -49,7 +51,8 @@ export const trainOptions = {
   nGPU: { type: 'integer', default: 0, min: 0, help: 'data parallel on cuda:0 … cuda:N-1, the batch split across them (fb.resnet.torch); 0: --device' },
   devices: { type: 'string', default: '', help: "data parallel on these devices, one replica each: 'cuda:0,cuda:1', or 'cpu,cpu' for CPU replicas (cpu:0, cpu:1)" },
   syncBN: { type: 'boolean', default: false, help: 'with several devices: batch-norm statistics over all replicas (default: per replica)' },
-  threads: { type: 'integer', default: 0, min: 0, help: 'CPU backend threads, shared among CPU replicas; 0: all cores (or RN_NUM_THREADS)' },
+  threads: { type: 'integer', default: 0, min: 0, help: 'CPU backend threads, shared among CPU replicas; 0: all cores (or RN_NUM_THREADS; under launch, cores / processes per node)' },
+  timeout: { type: 'number', default: 0, min: 0, help: 'multi-process (launch, Slurm): seconds a rank waits for the others at the rendezvous and each all-reduce before failing with an error naming the rank; 0: RN_COLLECTIVE_TIMEOUT or 300' },
   nThreads: { type: 'integer', default: 2, min: 1, help: 'image decoding threads (folder/imagenet datasets)' },
   imageSize: { type: 'integer', default: 224, min: 1, help: 'training crop side for folder/imagenet (validation scales to 256/224 of it, then crops)' },
   tenCrop: { type: 'boolean', default: false, help: 'folder/imagenet validation on ten crops (centre and corners, and their flips), logits summed per image' },
@@ -93,7 +96,7 @@ export function replicaDevices(o: Pick<TrainCliOptions, 'nGPU' | 'devices'>): st
 }
 
 /** Builds the Trainer a `train` command line describes (shared with tests and `bench train`). */
-export async function trainerFromOptions(o: TrainCliOptions): Promise<Trainer> {
+export async function trainerFromOptions(o: TrainCliOptions, processGroup?: ProcessGroup): Promise<Trainer> {
   const data = await loadDataset(o);
   const cifarLike = CIFAR_LIKE.has(o.dataset);
   const depth = o.depth || (cifarLike ? 20 : 34);
@@ -141,6 +144,7 @@ export async function trainerFromOptions(o: TrainCliOptions): Promise<Trainer> {
     device: o.device,
     devices: replicaDevices(o),
     syncBatchNorm: o.syncBN,
+    processGroup,
     save: o.save ? resolve(o.save) : undefined,
     resume: o.resume ? resolve(o.resume) : undefined,
     weights: o.retrain ? resolve(o.retrain) : undefined,
@@ -160,9 +164,18 @@ export async function train(argv: readonly string[]): Promise<number> {
   native().setSetting('cudnn', o.cudnn);
   native().setSetting('cpu_conv', o.cpuConv);
   if (o.testOnly && !o.resume && !o.retrain) throw new ResnetError('RN_INVALID_ARGUMENT', 'train: --testOnly needs --resume DIR or --retrain FILE');
-  const trainer = await trainerFromOptions(o);
+  const group = await joinProcessGroup(o);
+  let trainer: Trainer;
+  try {
+    trainer = await trainerFromOptions(o, group);
+  } catch (error) {
+    group?.destroy();
+    throw error;
+  }
+  const rank = group?.rank ?? 0;
   const mode = o.json ? 'json' : o.quiet ? 'quiet' : process.stderr.isTTY ? 'tty' : 'lines';
-  attachProgress(trainer, mode);
+  // Rank 0 alone reports (the others' errors still reach stderr).
+  if (rank === 0) attachProgress(trainer, mode);
   let stopping = false;
   const onSignal = () => {
     if (stopping) {
@@ -178,6 +191,7 @@ export async function train(argv: readonly string[]): Promise<number> {
     if (o.testOnly) {
       await trainer.prepare();
       const r = await trainer.evaluate();
+      if (rank !== 0) return 0;
       if (o.json) console.log(JSON.stringify({ event: 'end', testTop1: r.top1, testTop5: r.top5, testLoss: r.loss }));
       else console.log(`test top-1 error ${r.top1.toFixed(2)}%  top-5 ${r.top5.toFixed(2)}%  loss ${r.loss.toFixed(4)}`);
       return 0;
@@ -187,5 +201,39 @@ export async function train(argv: readonly string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     trainer.dispose();
+    group?.destroy();
   }
+}
+
+/**
+ * Under `resnet-node launch`, torchrun or Slurm (WORLD_SIZE > 1): this process's rank of a Gloo process group on
+ * cpu (or cuda:LOCAL_RANK for --device cuda), with the cores shared among this node's processes; else undefined.
+ */
+async function joinProcessGroup(o: TrainCliOptions): Promise<ProcessGroup | undefined> {
+  const env = launchEnv();
+  if (!env || env.worldSize === 1) return undefined;
+  if (o.devices || o.nGPU) {
+    throw new ResnetError('RN_INVALID_ARGUMENT', `train: each of the ${env.worldSize} processes drives one device (--device); --devices and --nGPU are for replicas in one process`);
+  }
+  if (process.env.RN_LAUNCH_PID) watchLauncher(Number(process.env.RN_LAUNCH_PID));
+  if (!o.threads && !process.env.RN_NUM_THREADS) native().setNumThreads(Math.max(1, Math.floor(availableParallelism() / env.localWorldSize)));
+  return ProcessGroup.create({
+    rank: env.rank,
+    worldSize: env.worldSize,
+    masterAddr: env.masterAddr,
+    masterPort: env.masterPort,
+    device: o.device === 'cuda' ? `cuda:${env.localRank}` : o.device,
+    timeoutSeconds: collectiveTimeout(o.timeout),
+  });
+}
+
+/** A worker whose launcher has gone (killed outright) stops too, rather than train on alone. */
+function watchLauncher(launcherPid: number): void {
+  if (!Number.isInteger(launcherPid) || launcherPid < 1) return;
+  setInterval(() => {
+    if (process.ppid !== launcherPid) {
+      console.error(`resnet-node train: the launcher (pid ${launcherPid}) has gone; stopping`);
+      process.exit(1);
+    }
+  }, 1000).unref();
 }

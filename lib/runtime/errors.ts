@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'RN_DEVICE_UNAVAILABLE'
   | 'RN_ADDON_LOAD_FAILED'
   | 'RN_COLLECTIVE_TIMEOUT'
+  | 'RN_RANK_FAILED'
+  | 'RN_RENDEZVOUS_FAILED'
   | 'RN_INTERNAL';
 
 export class ResnetError extends Error {

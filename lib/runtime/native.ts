@@ -84,6 +84,15 @@ export interface NativeAddon {
    * the `group` attribute of allreduce_mean. A rank waiting longer than timeoutSeconds fails with RN_COLLECTIVE_TIMEOUT.
    */
   createInProcessGroup(devices: string[], timeoutSeconds: number): number;
+  /**
+   * A collective group across processes (Gloo over TCP): this process is rank `rank` on `device`; rank 0 serves the
+   * rendezvous store at masterAddr:masterPort. Settles once every rank has joined (RN_RENDEZVOUS_FAILED naming the
+   * missing ranks after timeoutSeconds). Collectives that fail throw RN_RANK_FAILED / RN_COLLECTIVE_TIMEOUT naming
+   * the rank that stopped. `iface` ('' : the one reaching masterAddr) carries Gloo's connections.
+   */
+  createProcessGroup(options: { rank: number; worldSize: number; masterAddr: string; masterPort: number; device: string; timeoutSeconds: number; iface: string }): Promise<number>;
+  /** Whether this build has Gloo (createProcessGroup). */
+  readonly hasGloo: boolean;
   /** Forgets a group: programs already built keep working, new ones cannot name it. */
   destroyGroup(group: number): void;
   /** One CPU device's own OpenMP thread count (0: the process-wide one) from its next job on; returns the count in force. */

@@ -12,6 +12,7 @@ import { ResnetError, expected } from '../runtime/errors.js';
 import { Rng } from '../data/random.js';
 import { type TrainerState, loadOptimizerState, loadWeights, modelTensors, readLatest, saveCheckpoint } from './checkpoint.js';
 import { DataParallel } from '../parallel/data-parallel.js';
+import type { ProcessGroup } from '../parallel/process-group.js';
 import { ModelRuntime } from './model.js';
 import { sumCropLogits } from '../data/imagenet-transforms.js';
 
@@ -48,6 +49,12 @@ export interface TrainerOptions {
   devices?: readonly (string | Device)[];
   /** With several devices: batch-norm statistics over all replicas (SyncBN) instead of per replica. */
   syncBatchNorm?: boolean;
+  /**
+   * Data parallel across processes: this process is one rank (on the group's device); it reads its shard of
+   * every batch, gradients are all-reduced over the group, and only rank 0 writes checkpoints. Events carry
+   * the whole group's epoch and validation numbers on every rank; batch events are this rank's share.
+   */
+  processGroup?: ProcessGroup;
   /** Checkpoint folder (created); none: no checkpoints. */
   save?: string;
   /** Continue from the latest checkpoint in this folder. */
@@ -70,6 +77,14 @@ class Meter {
     correct.forEach((c, i) => (this.hits[i] = (this.hits[i] ?? 0) + c));
   }
   get meanLoss(): number { return this.images ? this.loss / this.images : NaN; }
+  /** Sums this meter (and `extra`) over a process group's ranks in place; returns the summed extras. */
+  async reduce(group: ProcessGroup, extra: number[] = []): Promise<number[]> {
+    const sums = await group.sum(Float32Array.from([this.images, this.loss, ...this.hits, ...extra]));
+    this.images = sums[0];
+    this.loss = sums[1];
+    this.hits = Array.from(sums.subarray(2, 2 + this.hits.length));
+    return Array.from(sums.subarray(2 + this.hits.length));
+  }
   error(i: number): number { return this.images ? 100 * (1 - this.hits[i] / this.images) : NaN; }
 }
 
@@ -120,6 +135,12 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const { model, data, optimizer, devices } = this.options;
     const noDecay = optimizer.decayNormAndBias === false ? new Set(model.namedParameters().filter((p) => p.noWeightDecay).map((p) => p.name)) : new Set<string>();
     const options = { inputShape: data.inputShape, optimizer: optimizerSpec(optimizer), noDecay, dropoutSeed: this.options.seed ?? 0 };
+    const group = this.options.processGroup;
+    if (group) {
+      if (devices && devices.length > 1) throw new ResnetError('RN_INVALID_ARGUMENT', 'a process of a process group drives one device: give devices or processGroup, not both', 'Trainer');
+      // Distinct dropout masks per rank, as DataParallel's replicas.
+      return new ModelRuntime(model, { ...options, dropoutSeed: (this.options.seed ?? 0) * group.worldSize + group.rank, device: group.device, group: group.id, syncBatchNorm: this.options.syncBatchNorm });
+    }
     if (devices && devices.length > 1) return new DataParallel(model, { ...options, devices, syncBatchNorm: this.options.syncBatchNorm });
     return new ModelRuntime(model, { ...options, device: devices?.[0] ?? this.options.device });
   }
@@ -127,7 +148,10 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   /** Validation over the whole test set: loss and top-1/top-5 error (%). */
   async evaluate(runtime = this.#runtime): Promise<{ loss: number; top1: number; top5: number }> {
     if (!runtime) throw new ResnetError('RN_INVALID_ARGUMENT', 'nothing to evaluate: call fit() or load weights first', 'Trainer.evaluate');
-    const loader = this.options.data.testLoader({ batchSize: this.batchSize });
+    const group = this.options.processGroup;
+    // Per-rank batch statistics leave the ranks' running statistics apart: validate (and save) rank 0's.
+    if (group && runtime instanceof ModelRuntime && runtime.buffers && !this.options.syncBatchNorm) await group.broadcastTensor(runtime.buffers);
+    const loader = this.options.data.testLoader({ batchSize: this.batchSize, shard: this.#shard() });
     const meter = new Meter();
     for await (const batch of loader.epoch()) {
       for (const s of batch.skipped ?? []) this.emit('skip', { epoch: batch.epoch, ...s });
@@ -145,7 +169,13 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       const r = await runtime.evalStep(batch.x, batch.y);
       meter.add(r.loss, r.correct, r.size);
     }
+    if (group) await meter.reduce(group);
     return { loss: meter.meanLoss, top1: meter.error(0), top5: meter.error(1) };
+  }
+
+  #shard(): { rank: number; worldSize: number } | undefined {
+    const group = this.options.processGroup;
+    return group ? { rank: group.rank, worldSize: group.worldSize } : undefined;
   }
 
   /** Prepares the runtime (fresh, from weights, or resumed) without training: for --testOnly. */
@@ -163,6 +193,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       await runtime.load(await loadWeights(join(this.options.resume, state.model)));
       await runtime.loadOptimizerState(await loadOptimizerState(this.options.resume, state));
       runtime.step = state.step;
+      await this.#broadcastFromRank0(runtime);
       return { runtime, state };
     }
     const rng = Rng.seeded(seed, 0x1217);
@@ -170,7 +201,15 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     await runtime.load(init);
     if (this.options.weights) await runtime.load(await loadWeights(this.options.weights), { strict: false });
     if (this.options.optimizer.name === 'adagrad') await runtime.fillOptimizerState(0);
+    await this.#broadcastFromRank0(runtime);
     return { runtime };
+  }
+
+  /** Every rank starts from rank 0's parameters, buffers and optimizer state (the issue's broadcast at start). */
+  async #broadcastFromRank0(runtime: ModelRuntime | DataParallel): Promise<void> {
+    const group = this.options.processGroup;
+    if (!group || !(runtime instanceof ModelRuntime)) return;
+    for (const t of [runtime.params, ...(runtime.buffers ? [runtime.buffers] : []), ...runtime.states]) await group.broadcastTensor(t);
   }
 
   /** Asks fit() to return after the current epoch has been validated and checkpointed. */
@@ -183,7 +222,11 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const started = Date.now();
     const { data, epochs, seed = 0 } = this.options;
     const { runtime, state } = await this.prepare();
-    const loader = data.trainLoader({ batchSize: this.batchSize, seed });
+    const group = this.options.processGroup;
+    const loader = data.trainLoader({ batchSize: this.batchSize, seed, shard: this.#shard() });
+    const placeholder = { x: new Float32Array(data.inputShape.reduce((a, b) => a * b, 1)), y: new Int32Array(1) };
+    /** Images in batch `index` over all ranks (the last one of an epoch may be short). */
+    const globalBatch = (index: number) => Math.min(this.batchSize, data.trainCount - index * this.batchSize);
     const history: TrainerState['history'] = state?.history ?? [];
     let bestTop1 = state?.bestTop1 ?? null;
     let bestEpoch = state?.bestEpoch ?? null;
@@ -211,9 +254,16 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       for await (const batch of loader.epoch()) {
         for (const s of batch.skipped ?? []) this.emit('skip', { epoch, ...s });
         skipped += batch.skipped?.length ?? 0;
-        if (batch.size === 0) continue;
         const stepLr = schedule.warmupEpochs ? learningRate(schedule, epoch, batch.index / batches) : lr;
-        const r = await runtime.trainStep(batch.x, batch.y, stepLr);
+        if (batch.size === 0) {
+          // A rank without images in a tiny last batch still takes part in every all-reduce, adding zeros.
+          if (group) await runtime.trainStep(placeholder.x, placeholder.y, stepLr, { lossScale: 0, contributes: false });
+          continue;
+        }
+        // Rank k's n_k of the batch's B images seed backward with N·n_k/B: the all-reduce's mean is the batch's gradient.
+        const r = group
+          ? await (runtime as ModelRuntime).trainStep(batch.x, batch.y, stepLr, { lossScale: (group.worldSize * batch.size) / globalBatch(batch.index) })
+          : await runtime.trainStep(batch.x, batch.y, stepLr);
         if (!Number.isFinite(r.loss)) {
           throw new ResnetError('RN_INVALID_ARGUMENT', `the loss became ${r.loss} at epoch ${epoch}, batch ${batch.index + 1}: lower --LR or check the data`, 'train');
         }
@@ -224,6 +274,12 @@ export class Trainer extends EventEmitter<TrainerEvents> {
           epoch, batch: batch.index + 1, batches, loss: r.loss, top1: 100 * (1 - r.correct[0] / r.size), top5: 100 * (1 - r.correct[1] / r.size),
           lr: stepLr, imagesPerSec: rate, etaSec: ((batches - batch.index - 1) * this.batchSize) / Math.max(rate, 1e-9),
         });
+      }
+      if (group) {
+        // The group's epoch numbers, and one agreed answer to "stop?": every rank leaves the loop at the same epoch.
+        const [stops, groupSkipped] = await meter.reduce(group, [this.#stopRequested ? 1 : 0, skipped]);
+        if (stops > 0) this.#stopRequested = true;
+        skipped = groupSkipped;
       }
       const seconds = (performance.now() - epochStart) / 1000;
       trainLoss = meter.meanLoss;
@@ -236,7 +292,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
       }
       this.emit('validation', { epoch, ...last, best: isBest });
       history.push({ epoch, trainLoss, trainTop1: meter.error(0), testTop1: last.top1, testTop5: last.top5, testLoss: last.loss, lr });
-      if (this.options.save) {
+      if (this.options.save && (group?.rank ?? 0) === 0) {
         const weights = modelTensors(await runtime.stateDict(), new Map(this.options.model.namedParameters().map((p) => [p.name, p.shape] as const).concat(this.options.model.namedBuffers().map((b) => [b.name, b.shape] as const))));
         const saved = await saveCheckpoint(
           this.options.save,

@@ -18,6 +18,10 @@ inline constexpr const char* kBackend = "RN_BACKEND_ERROR";
 inline constexpr const char* kDeviceUnavailable = "RN_DEVICE_UNAVAILABLE";
 inline constexpr const char* kInternal = "RN_INTERNAL";
 inline constexpr const char* kCollectiveTimeout = "RN_COLLECTIVE_TIMEOUT";
+// A rank of a process group died or became unreachable (the message names it).
+inline constexpr const char* kRankFailed = "RN_RANK_FAILED";
+// A process group could not form: store unreachable, port taken, world sizes differ, a rank missing.
+inline constexpr const char* kRendezvousFailed = "RN_RENDEZVOUS_FAILED";
 }  // namespace code
 
 class Error : public std::runtime_error {

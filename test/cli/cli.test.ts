@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { main } from '../../lib/cli/index.js';
+import { launchOptions } from '../../lib/cli/launch.js';
 import { trainOptions } from '../../lib/cli/train.js';
 
 async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -29,6 +30,19 @@ describe('resnet-node CLI', () => {
     const { code, out } = await run(['train', '--help']);
     expect(code).toBe(0);
     for (const name of Object.keys(trainOptions)) expect(out).toContain(`--${name}`);
+  });
+
+  it('launch --help lists every option; bad node numbers and ports are errors that name them', async () => {
+    const { code, out } = await run(['launch', '--help']);
+    expect(code).toBe(0);
+    for (const name of Object.keys(launchOptions)) expect(out).toContain(`--${name}`);
+    const node = await run(['launch', '--nnodes', '2', '--node-rank', '2', '--master-addr', '10.0.0.1', '--', 'train']);
+    expect(node.code).toBe(2);
+    expect(node.err).toContain('Expected --node-rank below --nnodes 2 but received 2');
+    const port = await run(['launch', '--master-port', '70000', '--', 'train']);
+    expect(port.err).toContain('Expected a port in 1…65535 for --master-port but received 70000');
+    const workers = await run(['launch', '--nproc-per-node', '0', '--', 'train']);
+    expect(workers.err).toContain("Expected an integer ≥ 1 for --nproc-per-node but received '0'");
   });
 
   it('an unknown option or a bad value is an error that names it', async () => {

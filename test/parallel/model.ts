@@ -9,6 +9,9 @@ export const optimizer = optimizerSpec({ name: 'sgd', momentum: 0.9, nesterov: t
 
 export { smallResNet };
 
+/** The batch sizes of the N-replica equality tests: even, uneven (4+3), and one replica left without images (1+0). */
+export const BATCHES = [8, 7, 8, 1, 5];
+
 /** A batch of `size` images (mean 0.5, so the first statistics are not centred) and labels. */
 export function batchOf(size: number, seed: number): { x: Float32Array; labels: Int32Array } {
   const per = inputShape.reduce((a, b) => a * b, 1);

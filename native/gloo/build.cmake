@@ -1,0 +1,25 @@
+# Gloo (Debian's libgloo-dev) for collectives across CPU processes, included from CMakeLists.txt after the addon
+# target: found → native/gloo is compiled into the addon with RN_HAVE_GLOO; missing → the addon builds without it
+# and `createProcessGroup` says what to install. GLOO_ROOT points elsewhere; RN_GLOO=OFF skips it.
+set(RN_GLOO "AUTO" CACHE STRING "Gloo for collectives across processes: OFF | AUTO (when found) | ON (required)")
+string(TOUPPER "${RN_GLOO}" RN_GLOO)
+if(RN_GLOO STREQUAL "OFF")
+  rn_report("Gloo" OFF "(RN_GLOO=OFF: no collectives across processes)")
+  return()
+endif()
+
+find_path(GLOO_INCLUDE_DIR gloo/transport/tcp/device.h HINTS $ENV{GLOO_ROOT}/include ${GLOO_ROOT}/include)
+find_library(GLOO_LIBRARY NAMES gloo HINTS $ENV{GLOO_ROOT}/lib ${GLOO_ROOT}/lib PATHS /usr/lib /usr/local/lib)
+if(GLOO_INCLUDE_DIR AND GLOO_LIBRARY)
+  rn_report("Gloo" ON "${GLOO_LIBRARY} (TCP transport: collectives across CPU processes)")
+  file(GLOB RN_GLOO_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/*.cc)
+  target_sources(resnet_node PRIVATE ${RN_GLOO_SOURCES})
+  target_include_directories(resnet_node PRIVATE ${GLOO_INCLUDE_DIR})
+  target_compile_definitions(resnet_node PRIVATE RN_HAVE_GLOO)
+  target_link_libraries(resnet_node PRIVATE ${GLOO_LIBRARY})
+else()
+  rn_report("Gloo" OFF "not found: install libgloo-dev (Debian/Ubuntu) or set GLOO_ROOT for multi-process CPU training")
+  if(RN_GLOO STREQUAL "ON")
+    message(FATAL_ERROR "RN_GLOO=ON but Gloo was not found (gloo/transport/tcp/device.h and libgloo)")
+  endif()
+endif()
