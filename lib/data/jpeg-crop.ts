@@ -4,9 +4,10 @@ import { ImageDecodeError, type JpegHeader, jpegHeader } from './image-formats.j
 import type { CropBox, CropPlan } from './imagenet-transforms.js';
 
 /**
- * How a decode job reads JPEGs. 'libjpeg': natively, only the region the crop reads, at the smallest DCT scale n/8
- * that keeps the crop at least its output size (the default where the addon has libjpeg); 'libjpeg-full': natively
- * at full size, which is Torch's bicubic on the decoded pixels exactly; 'sharp': libvips, as every other format.
+ * How a decode job reads JPEGs. 'libjpeg': natively, only the region the crop reads, DCT-scaled by 1/2, 1/4 or 1/8
+ * where the crop is reduced at least that much on both axes (the default where the addon has libjpeg; otherwise
+ * Torch's bicubic on the decoded pixels exactly); 'libjpeg-full': natively, never DCT-scaled; 'sharp': libvips, as
+ * every other format.
  * Files the native path does not take (EXIF-turned, ICC profiles, CMYK, lossless …) go to sharp whatever is chosen.
  */
 export type JpegDecoder = 'libjpeg' | 'libjpeg-full' | 'sharp';

@@ -69,7 +69,7 @@ export interface JpegCropRequest {
   cropSize: number;
   /** M (3×3, for [0, 1] pixels), c (3), dc/dmean (3×3): the colour map of a window with channel means `mean` is M, c + (dc/dmean)·mean. */
   colour: Float64Array;
-  /** Decode at the smallest scale n/8 that keeps the window at least its scaled size. */
+  /** Decode at the smallest scale n/8 (n = 1, 2, 4 or 8) that keeps the window at least its scaled size. */
   dctScaling: boolean;
   /** (crops, 3, size, size): floats with the colour map applied, or bytes plus `affine`. */
   out: Float32Array | Uint8Array;

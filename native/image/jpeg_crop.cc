@@ -17,7 +17,7 @@
 namespace rn::image {
 
 int dctScale(const AxisPlan& x, const AxisPlan& y) {
-  for (int num = 1; num < 8; ++num) {
+  for (int num : {1, 2, 4}) {
     if (static_cast<int64_t>(x.length) * num >= 8LL * x.size && static_cast<int64_t>(y.length) * num >= 8LL * y.size) return num;
   }
   return 8;
