@@ -32,6 +32,8 @@ export interface DoctorReport {
   node: string;
   addon: { loaded: boolean; error?: string };
   cpu?: { onednn: string; runtime: string; threads: number; hardwareConcurrency: number; features: string[]; kernels: string[] };
+  /** The data loader's native JPEG decoder ('libjpeg-turbo 2.1.5'); '' when JPEGs are decoded by sharp alone. */
+  jpeg?: string;
   cuda: CudaReport;
 }
 
@@ -89,6 +91,7 @@ export function doctorReport(): DoctorReport {
       features: info.features,
       kernels: addon.kernelNames('cpu'),
     };
+    report.jpeg = addon.jpegLibrary?.() ?? '';
   } catch (error) {
     report.addon.error = error instanceof Error ? error.message : String(error);
   }
@@ -115,6 +118,8 @@ export async function doctor(argv: readonly string[]): Promise<number> {
     console.log(`cpu         ✓ oneDNN ${report.cpu.onednn} (${report.cpu.runtime}), ${report.cpu.threads} threads of ${report.cpu.hardwareConcurrency}`);
     console.log(`cpu flags   ${report.cpu.features.join(' ')}`);
     console.log(`cpu ops     ${report.cpu.kernels.length}: ${report.cpu.kernels.join(' ')}`);
+    const jpeg = report.jpeg ? `${report.jpeg}: native JPEG crops in the data loader` : 'none: the data loader decodes JPEGs with sharp (install libjpeg-dev and rebuild)';
+    console.log(`jpeg        ${ok(!!report.jpeg)} ${jpeg}`);
   }
   const cuda = report.cuda;
   const build = cuda.build;
