@@ -11,6 +11,7 @@ import type { CropBox, CropPlan } from './imagenet-transforms.js';
  * Files the native path does not take (EXIF-turned, ICC profiles, CMYK, lossless …) go to sharp whatever is chosen.
  */
 export type JpegDecoder = 'libjpeg' | 'libjpeg-full' | 'sharp';
+export const JPEG_DECODERS: readonly JpegDecoder[] = ['libjpeg', 'libjpeg-full', 'sharp'];
 
 /** sharp's default limitInputPixels: larger files go to sharp, which names the limit. */
 const MAX_PIXELS = 0x3fff * 0x3fff;
