@@ -2,7 +2,7 @@
 import type { RgbImage } from './resample.js';
 
 /** The most pixels a parsed image may have: sharp's default limitInputPixels (0x3FFF²). */
-const MAX_PIXELS = 0x3fff * 0x3fff;
+export const MAX_PIXELS = 0x3fff * 0x3fff;
 
 /** Why a file could not be read as an image; the message is what a batch's `skipped` reports. */
 export class ImageDecodeError extends Error {

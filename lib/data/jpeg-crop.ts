@@ -1,6 +1,6 @@
 // JPEG crops decoded and transformed in one native pass (native/image, libjpeg-turbo): which files take it, and the call.
 import { native } from '../runtime/native.js';
-import { ImageDecodeError, type JpegHeader, jpegHeader } from './image-formats.js';
+import { ImageDecodeError, type JpegHeader, MAX_PIXELS, jpegHeader } from './image-formats.js';
 import type { CropBox, CropPlan } from './imagenet-transforms.js';
 
 /**
@@ -13,8 +13,6 @@ import type { CropBox, CropPlan } from './imagenet-transforms.js';
 export type JpegDecoder = 'libjpeg' | 'libjpeg-full' | 'sharp';
 export const JPEG_DECODERS: readonly JpegDecoder[] = ['libjpeg', 'libjpeg-full', 'sharp'];
 
-/** sharp's default limitInputPixels: larger files go to sharp, which names the limit. */
-const MAX_PIXELS = 0x3fff * 0x3fff;
 /** SOF markers libjpeg-turbo 2.x decodes: baseline, extended and progressive, Huffman or arithmetic coded. */
 const NATIVE_FRAMES = new Set([0xc0, 0xc1, 0xc2, 0xc9, 0xca]);
 
@@ -39,7 +37,8 @@ export function defaultJpegDecoder(): JpegDecoder {
 
 /**
  * The header of a JPEG the native path takes: 1 or 3 components, a frame libjpeg-turbo decodes, no EXIF turn
- * (orientation 1) and no ICC profile (libvips converts through it, libjpeg does not). Null for anything else.
+ * (orientation 1), no ICC profile (libvips converts through it, libjpeg does not) and at most sharp's pixel limit
+ * (larger files go to sharp, which names the limit). Null for anything else.
  */
 export function nativeJpegHeader(bytes: Uint8Array): JpegHeader | null {
   const header = jpegHeader(bytes);

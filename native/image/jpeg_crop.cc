@@ -137,10 +137,11 @@ struct Decompressor {
 
 }  // namespace
 
-std::string jpegLibrary() {
-#ifdef LIBJPEG_TURBO_VERSION
 #define RN_STRINGIFY_(x) #x
 #define RN_STRINGIFY(x) RN_STRINGIFY_(x)
+
+std::string jpegLibrary() {
+#ifdef LIBJPEG_TURBO_VERSION
   return std::string("libjpeg-turbo ") + RN_STRINGIFY(LIBJPEG_TURBO_VERSION);
 #else
   return "libjpeg " + std::to_string(JPEG_LIB_VERSION);
