@@ -187,6 +187,10 @@ JpegCropOutcome cropJpeg(const uint8_t* data, size_t size, const JpegCropRequest
       std::copy(offsetF, offsetF + 3, out.affines + crop * 12 + 9);
     }
   }
+  // A huge photograph's region is not kept for the rest of the thread's life.
+  constexpr size_t kKeepBytes = 64u << 20;
+  if (region.pixels.capacity() > kKeepBytes) std::vector<uint8_t>().swap(region.pixels);
+  if (window.pixels.capacity() * sizeof(Rgbx) > kKeepBytes) std::vector<Rgbx>().swap(window.pixels);
   return {JpegCropOutcome::Kind::kWritten, d.scaleNum, ""};
 }
 
