@@ -99,6 +99,10 @@ describe.skipIf(!hasLibjpeg)('native JPEG crops', () => {
       );
       expect(bytes.max, spec.kind).toBeLessThanOrEqual(1); // a value at .5 may round either way
       expect(bytes.mean, spec.kind).toBeLessThan(1e-3);
+      // The default decoder scales nothing here, so it is this exact path.
+      expect(new Uint8Array((await decodeAll(files, spec, 'libjpeg', 'uint8', draws)).data)).toEqual(
+        new Uint8Array((await decodeAll(files, spec, 'libjpeg-full', 'uint8', draws)).data),
+      );
     }
   });
 
