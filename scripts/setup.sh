@@ -15,8 +15,9 @@ done
 
 say() { printf '\n==> %s\n' "$*"; }
 
-# System packages: compilers, CMake, oneDNN 2.x (CPU backend), Gloo (collectives across CPU processes).
-apt_packages=(cmake g++ make ninja-build pkg-config libdnnl-dev libgloo-dev python3 python3-pip)
+# System packages: compilers, CMake, oneDNN 2.x (CPU backend), Gloo (collectives across CPU processes), libjpeg-turbo
+# (the data loader's native JPEG crops; libjpeg-dev is libjpeg62-turbo-dev on Debian, libjpeg-turbo8-dev on Ubuntu).
+apt_packages=(cmake g++ make ninja-build pkg-config libdnnl-dev libgloo-dev libjpeg-dev python3 python3-pip)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -34,6 +34,8 @@ export interface DoctorReport {
   cpu?: { onednn: string; runtime: string; threads: number; hardwareConcurrency: number; features: string[]; kernels: string[] };
   /** Collectives across processes (launch, Slurm): whether the addon was built with Gloo. */
   gloo?: boolean;
+  /** The data loader's native JPEG decoder ('libjpeg-turbo 2.1.5'); '' when JPEGs are decoded by sharp alone. */
+  jpeg?: string;
   cuda: CudaReport;
 }
 
@@ -92,6 +94,7 @@ export function doctorReport(): DoctorReport {
       kernels: addon.kernelNames('cpu'),
     };
     report.gloo = addon.hasGloo;
+    report.jpeg = addon.jpegLibrary?.() ?? '';
   } catch (error) {
     report.addon.error = error instanceof Error ? error.message : String(error);
   }
@@ -119,6 +122,8 @@ export async function doctor(argv: readonly string[]): Promise<number> {
     console.log(`cpu flags   ${report.cpu.features.join(' ')}`);
     console.log(`cpu ops     ${report.cpu.kernels.length}: ${report.cpu.kernels.join(' ')}`);
     console.log(`gloo        ${ok(report.gloo === true)} ${report.gloo ? 'collectives across processes (resnet-node launch)' : 'not built: install libgloo-dev and rebuild for resnet-node launch'}`);
+    const jpeg = report.jpeg ? `${report.jpeg}: native JPEG crops in the data loader` : 'none: the data loader decodes JPEGs with sharp (install libjpeg-dev and rebuild)';
+    console.log(`jpeg        ${ok(!!report.jpeg)} ${jpeg}`);
   }
   const cuda = report.cuda;
   const build = cuda.build;

@@ -13,11 +13,13 @@ import {
   IMAGENET_MEAN,
   IMAGENET_STD,
   colorAffine,
+  colorAffineOfMean,
   drawTrain,
   scaleCenterCrop,
   scaledSize,
   tenCropBoxes,
 } from './imagenet-transforms.js';
+import { type JpegDecoder, cropJpeg, defaultJpegDecoder, nativeJpegHeader } from './jpeg-crop.js';
 import { Rng } from './random.js';
 import { type RgbImage, type ScaledRows, axisSpan, scaleColumns, scaleColumnsToCrop, scaleRows, writeCrop } from './resample.js';
 
@@ -30,6 +32,8 @@ export interface DecodeJob {
   spec: TransformSpec;
   /** float32: normalised crops, the Trainer's input; uint8: the crops' bytes plus each one's colour map (see DecodeResult.affine). */
   output: 'float32' | 'uint8';
+  /** How JPEGs are read (jpeg-crop.ts); default 'libjpeg' where the addon has it, else 'sharp'. */
+  jpegDecoder?: JpegDecoder;
 }
 
 export interface DecodeResult {
@@ -136,15 +140,25 @@ export async function runDecodeJob(job: DecodeJob): Promise<DecodeResult> {
   const written: number[] = [];
   const skipped: DecodeResult['skipped'] = [];
   const rng = Rng.seeded(0);
+  const jpegDecoder = job.jpegDecoder ?? defaultJpegDecoder();
   for (let index = 0; index < job.files.length; index++) {
     try {
       rng.reseed(job.seed, job.positions[index]);
       const source = readSource(job.files[index]);
-      const [width, height] = await imageSize(source);
+      const jpeg = source.kind === 'encoded' && jpegDecoder !== 'sharp' ? nativeJpegHeader(source.bytes) : null;
+      const [width, height] = jpeg ? [jpeg.width, jpeg.height] : await imageSize(source);
       const { plan, boxes, draw } = planFor(width, height, spec, rng);
+      const slot = written.length * crops;
+      if (jpeg && source.kind === 'encoded') {
+        // Decode, crop, resize, colour and flip in one native pass; null: a file libjpeg leaves to libvips after all.
+        const colour = colorAffineOfMean(draw?.color ?? null, NORMALIZE);
+        if (cropJpeg(source.bytes, plan, boxes, spec.size, colour, jpegDecoder === 'libjpeg', { out: data, affine: affines, firstCrop: slot }) !== null) {
+          written.push(index);
+          continue;
+        }
+      }
       const scaled = await scaledWindow(source, width, height, plan);
       const affine = colorAffine(draw?.color ?? null, scaled.mean.map((m) => m / 255), NORMALIZE);
-      const slot = written.length * crops;
       if ('taps' in scaled && crops === 1 && data instanceof Float32Array) {
         // The common case in one pass: column pass, colour map and flip straight into the batch.
         scaleColumnsToCrop(scaled, affine, boxes[0].flip, data, slot * cropValues);

@@ -5,6 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 
 import { ResnetError, expected } from '../runtime/errors.js';
+import { addonPath } from '../runtime/native.js';
 import type { DecodeJob, DecodeResult } from './decode-image.js';
 
 interface Pending {
@@ -50,7 +51,9 @@ function bundledSourceWorker(compiled: URL): URL {
 
 function startWorker(): Worker {
   const compiled = new URL('./decode-worker.js', import.meta.url);
-  return new Worker(existsSync(fileURLToPath(compiled)) ? compiled : bundledSourceWorker(compiled));
+  // The addon's path travels in the environment: a bundled worker cannot find the package from its data: URL.
+  const env = { ...process.env, RESNET_NODE_ADDON: addonPath() };
+  return new Worker(existsSync(fileURLToPath(compiled)) ? compiled : bundledSourceWorker(compiled), { env });
 }
 
 /**

@@ -6,6 +6,7 @@ import type { DecodeJob, DecodeResult } from './decode-image.js';
 import { DecodePool } from './decode-pool.js';
 import { type FolderIndex, type FolderSplit, type IndexOptions, indexFolder } from './folder-index.js';
 import { type TransformSpec, imagenetTransform } from './imagenet-transforms.js';
+import { JPEG_DECODERS, type JpegDecoder } from './jpeg-crop.js';
 import type { Batch, LoaderState, Shard } from './loader.js';
 import { Rng, randperm } from './random.js';
 import type { EpochSource, SourceOptions, TrainingData } from './source.js';
@@ -31,6 +32,8 @@ export interface FolderLoaderOptions {
   prefetch?: number;
   /** float32 (default): normalised crops; uint8: the bytes and each crop's colour map, for a device to finish. */
   output?: 'float32' | 'uint8';
+  /** How JPEGs are decoded (jpeg-crop.ts): default native libjpeg-turbo where the addon has it, else sharp. */
+  jpegDecoder?: JpegDecoder;
 }
 
 interface EpochPlan {
@@ -48,18 +51,22 @@ export class FolderLoader implements EpochSource {
   readonly shard: Shard;
   readonly prefetch: number;
   readonly output: 'float32' | 'uint8';
+  readonly jpegDecoder?: JpegDecoder;
   readonly #pool: DecodePool;
   #rng: Rng;
   #epoch = 0;
 
   constructor(split: FolderSplit, pool: DecodePool, options: FolderLoaderOptions) {
-    const { batchSize, spec, seed = 0, shard = { rank: 0, worldSize: 1 }, prefetch = Math.max(2, pool.threads), output = 'float32' } = options;
+    const { batchSize, spec, seed = 0, shard = { rank: 0, worldSize: 1 }, prefetch = Math.max(2, pool.threads), output = 'float32', jpegDecoder } = options;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw expected('RN_INVALID_ARGUMENT', 'FolderLoader', 'batchSize', 'a positive integer', String(batchSize));
     if (!Number.isInteger(shard.worldSize) || shard.worldSize < 1 || !Number.isInteger(shard.rank) || shard.rank < 0 || shard.rank >= shard.worldSize) {
       throw expected('RN_INVALID_ARGUMENT', 'FolderLoader', 'shard', 'integers 0 ≤ rank < worldSize', JSON.stringify(shard));
     }
     if (!Number.isInteger(prefetch) || prefetch < 1) throw expected('RN_INVALID_ARGUMENT', 'FolderLoader', 'prefetch', 'a positive integer', String(prefetch));
     if (output !== 'float32' && output !== 'uint8') throw expected('RN_INVALID_ARGUMENT', 'FolderLoader', 'output', "'float32' or 'uint8'", String(output));
+    if (jpegDecoder !== undefined && !JPEG_DECODERS.includes(jpegDecoder)) {
+      throw expected('RN_INVALID_ARGUMENT', 'FolderLoader', 'jpegDecoder', JPEG_DECODERS.map((d) => `'${d}'`).join(', '), String(jpegDecoder));
+    }
     if (split.files.length === 0) throw expected('RN_INVALID_ARGUMENT', 'FolderLoader', `the split ${split.dir}`, 'at least one image', 'none');
     this.split = split;
     this.spec = spec;
@@ -67,6 +74,7 @@ export class FolderLoader implements EpochSource {
     this.shard = { rank: shard.rank, worldSize: shard.worldSize };
     this.prefetch = prefetch;
     this.output = output;
+    this.jpegDecoder = jpegDecoder;
     this.#pool = pool;
     this.#rng = Rng.seeded(seed);
   }
@@ -132,7 +140,7 @@ export class FolderLoader implements EpochSource {
     const positions = Array.from({ length: end - first }, (_, k) => first + k);
     const files = positions.map((p) => join(this.split.dir, this.split.files[plan.order[p]]));
     const cropsPerImage = this.spec.kind === 'tenCrop' ? 10 : 1;
-    const job: DecodeJob = { files, positions, seed: plan.augmentSeed, spec: this.spec, output: this.output };
+    const job: DecodeJob = { files, positions, seed: plan.augmentSeed, spec: this.spec, output: this.output, jpegDecoder: this.jpegDecoder };
     const result: DecodeResult = positions.length > 0 ? await this.#pool.run(job) : { data: new ArrayBuffer(0), written: [], skipped: [] };
     const size = result.written.length;
     const values = size * cropsPerImage * 3 * this.spec.size * this.spec.size;
@@ -165,6 +173,8 @@ export interface FolderDataOptions extends IndexOptions {
   scaleAugmentation?: [number, number];
   /** Name in logs and checkpoints; default 'folder'. */
   name?: string;
+  /** How JPEGs are decoded: 'libjpeg' (default where the addon has it), 'libjpeg-full' or 'sharp' (docs/data-pipeline.md). */
+  jpegDecoder?: JpegDecoder;
 }
 
 /** What a folder loader takes beyond the Trainer's options. */
@@ -182,7 +192,7 @@ export interface FolderData extends TrainingData {
 
 /** ImageNet-style data from `root` (train/<class>/*, val/<class>/*) with fb.resnet.torch's transforms. */
 export async function folderData(root: string, options: FolderDataOptions = {}): Promise<FolderData> {
-  const { nThreads = 2, prefetch, imageSize = 224, tenCrop = false, scaleAugmentation, name = 'folder' } = options;
+  const { nThreads = 2, prefetch, imageSize = 224, tenCrop = false, scaleAugmentation, name = 'folder', jpegDecoder } = options;
   // Checked before the index is built, so a bad option fails fast.
   const trainSpec = imagenetTransform('train', imageSize, scaleAugmentation);
   const testSpec = imagenetTransform(tenCrop ? 'tenCrop' : 'val', imageSize);
@@ -196,8 +206,8 @@ export async function folderData(root: string, options: FolderDataOptions = {}):
     trainCount: index.train.files.length,
     testCount: index.val.files.length,
     index,
-    trainLoader: ({ batchSize, seed, shard, output }) => new FolderLoader(index.train, pool, { batchSize, seed, shard, output, prefetch, spec: trainSpec }),
-    testLoader: ({ batchSize, shard, output }) => new FolderLoader(index.val, pool, { batchSize, shard, output, prefetch, spec: testSpec }),
+    trainLoader: ({ batchSize, seed, shard, output }) => new FolderLoader(index.train, pool, { batchSize, seed, shard, output, prefetch, jpegDecoder, spec: trainSpec }),
+    testLoader: ({ batchSize, shard, output }) => new FolderLoader(index.val, pool, { batchSize, shard, output, prefetch, jpegDecoder, spec: testSpec }),
     close: () => pool.close(),
   };
 }

@@ -1,8 +1,8 @@
-// PPM/PGM and uncompressed BMP, which libvips as sharp ships it cannot load: short parsers to RGB bytes.
+// PPM/PGM and uncompressed BMP, which libvips as sharp ships it cannot load: short parsers to RGB bytes; JPEG headers.
 import type { RgbImage } from './resample.js';
 
 /** The most pixels a parsed image may have: sharp's default limitInputPixels (0x3FFF²). */
-const MAX_PIXELS = 0x3fff * 0x3fff;
+export const MAX_PIXELS = 0x3fff * 0x3fff;
 
 /** Why a file could not be read as an image; the message is what a batch's `skipped` reports. */
 export class ImageDecodeError extends Error {
@@ -30,15 +30,30 @@ function checkDimensions(format: string, width: number, height: number): void {
   }
 }
 
+/** What a JPEG's markers say before its scan: enough to plan crops and to choose a decoder. */
+export interface JpegHeader {
+  /** Stored size (before EXIF orientation). */
+  width: number;
+  height: number;
+  /** EXIF orientation 1–8 (1 when there is none). */
+  orientation: number;
+  /** The frame's SOFn marker (0xc0 baseline, 0xc1 extended, 0xc2 progressive, …) and its colour components. */
+  frame: number;
+  components: number;
+  /** An embedded ICC profile (APP2 ICC_PROFILE), which libvips converts to sRGB through. */
+  icc: boolean;
+}
+
 /**
- * A JPEG's size as displayed (EXIF orientations 5–8 swap the sides), read from its markers: SOFn for the
- * size, the first Exif APP1 for the orientation. Null for anything unexpected, to be left to libvips.
+ * A JPEG's header from its markers: SOFn for the size, the first Exif APP1 for the orientation, APP2 for an ICC
+ * profile. Null for anything unexpected, to be left to libvips.
  */
-export function jpegDisplaySize(bytes: Uint8Array): [number, number] | null {
+export function jpegHeader(bytes: Uint8Array): JpegHeader | null {
   if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return null;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let orientation = 1;
   let sawExif = false;
+  let icc = false;
   let at = 2;
   while (at + 4 <= bytes.length) {
     if (bytes[at] !== 0xff) return null;
@@ -57,11 +72,11 @@ export function jpegDisplaySize(bytes: Uint8Array): [number, number] | null {
     if (length < 2 || body + length - 2 > bytes.length) return null;
     const isFrame = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
     if (isFrame) {
-      if (length < 7) return null;
+      if (length < 8) return null;
       const height = view.getUint16(body + 1);
       const width = view.getUint16(body + 3);
       if (width === 0 || height === 0) return null; // height from a DNL marker: rare, left to libvips
-      return orientation >= 5 && orientation <= 8 ? [height, width] : [width, height];
+      return { width, height, orientation, frame: marker, components: bytes[body + 5], icc };
     }
     if (marker === 0xe1 && !sawExif && length >= 16 && String.fromCharCode(...bytes.subarray(body, body + 4)) === 'Exif') {
       sawExif = true;
@@ -69,9 +84,18 @@ export function jpegDisplaySize(bytes: Uint8Array): [number, number] | null {
       if (found === null) return null;
       orientation = found;
     }
+    if (marker === 0xe2 && length >= 16 && String.fromCharCode(...bytes.subarray(body, body + 11)) === 'ICC_PROFILE') icc = true;
     at = body + length - 2;
   }
   return null;
+}
+
+/** A JPEG's size as displayed (EXIF orientations 5–8 swap the sides); null where jpegHeader() is. */
+export function jpegDisplaySize(bytes: Uint8Array): [number, number] | null {
+  const header = jpegHeader(bytes);
+  if (!header) return null;
+  const { width, height, orientation } = header;
+  return orientation >= 5 && orientation <= 8 ? [height, width] : [width, height];
 }
 
 /** The Orientation (0x0112) of a TIFF-structured Exif block's IFD0: 1 when absent, null when unreadable. */

@@ -234,6 +234,24 @@ export function colorAffine(draw: ColorDraw | null, mean: readonly number[], nor
   return affine;
 }
 
+/**
+ * colorAffine as a function of the image's mean, for code that learns the mean later (the native JPEG crops): the
+ * map's matrix does not depend on the mean and its offset is affine in it (Contrast blends with a grey that is), so
+ * 21 numbers hold it: M (9), c at mean 0 (3), and dc/dmean (3×3, row-major). c(mean) = c₀ + (dc/dmean)·mean.
+ */
+export function colorAffineOfMean(draw: ColorDraw | null, normalize?: { mean: readonly number[]; std: readonly number[] }): Float64Array {
+  const atZero = colorAffine(draw, [0, 0, 0], normalize);
+  const out = new Float64Array(21);
+  out.set(atZero, 0);
+  for (let c = 0; c < 3; c++) {
+    const unit = [0, 0, 0];
+    unit[c] = 1;
+    const atUnit = colorAffine(draw, unit, normalize);
+    for (let r = 0; r < 3; r++) out[12 + r * 3 + c] = atUnit[9 + r] - atZero[9 + r];
+  }
+  return out;
+}
+
 /** The ImageNet pipeline of one split, as datasets/imagenet.lua builds it, with its sizes as options. */
 export interface TransformSpec {
   /** train: random crop, jitter, lighting, flip; val: centre crop; tenCrop: ten crops per image. */

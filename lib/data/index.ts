@@ -19,3 +19,4 @@ export { type EpochSource, type SourceOptions, type TrainingData, imageSetData }
 export { type FolderBatch, type FolderData, type FolderDataOptions, FolderLoader, folderData } from './folder.js';
 export { indexFolder } from './folder-index.js';
 export { imagenetTransform, sumCropLogits } from './imagenet-transforms.js';
+export { type JpegDecoder, nativeJpegLibrary } from './jpeg-crop.js';

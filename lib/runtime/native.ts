@@ -60,6 +60,28 @@ export interface CpuInfo {
   features: string[];
 }
 
+/** A JPEG crop for the data loader (native/image/jpeg_crop.h): what to cut, and where the crops go. */
+export interface JpegCropRequest {
+  /** x then y as [start, length, size, first, count]: Torch's scale of [start, start + length) to size samples, those first.. kept. */
+  plan: Int32Array;
+  /** x, y, flip (0/1) per crop of the window. */
+  boxes: Int32Array;
+  cropSize: number;
+  /** M (3×3, for [0, 1] pixels), c (3), dc/dmean (3×3): the colour map of a window with channel means `mean` is M, c + (dc/dmean)·mean. */
+  colour: Float64Array;
+  /** Decode at the smallest scale n/8 (n = 1, 2, 4 or 8) that keeps the window at least its scaled size. */
+  dctScaling: boolean;
+  /** (crops, 3, size, size): floats with the colour map applied, or bytes plus `affine`. */
+  out: Float32Array | Uint8Array;
+  /** Byte output: (crops, 12) floats M, c per crop. */
+  affine?: Float32Array;
+  /** The crop slot of the first box. */
+  firstCrop: number;
+}
+
+/** Written (at DCT scale `scale`/8), left to the general decoder (`unsupported`: why), or a corrupt file (`error`: libjpeg's reason). */
+export type JpegCropOutcome = { scale: number } | { unsupported: string } | { error: string };
+
 export interface NativeAddon {
   createTensor(
     device: string,
@@ -97,6 +119,10 @@ export interface NativeAddon {
   destroyGroup(group: number): void;
   /** One CPU device's own OpenMP thread count (0: the process-wide one) from its next job on; returns the count in force. */
   setDeviceThreads(device: string, threads: number): number;
+  /** The JPEG library cropJpeg decodes with ('libjpeg-turbo 2.1.5'); '' when the addon was built without one. */
+  jpegLibrary(): string;
+  /** Decodes the region of a JPEG that the crop reads and writes the crops, synchronously on the calling thread (a decode worker). */
+  cropJpeg(jpeg: Uint8Array, request: JpegCropRequest): JpegCropOutcome;
 }
 
 function packageRoot(): string {
@@ -119,7 +145,8 @@ export function native(): NativeAddon {
   if (loaded) return loaded;
   const path = addonPath();
   try {
-    loaded = createRequire(import.meta.url)(path) as NativeAddon;
+    // Required from its own path, which also works in a decode worker bundled into a data: URL.
+    loaded = createRequire(resolve(path))(resolve(path)) as NativeAddon;
   } catch (cause) {
     const reason = cause instanceof Error ? cause.message : String(cause);
     throw new ResnetError(

@@ -11,6 +11,7 @@
 #include "backends.h"
 #include "collectives.h"
 #include "handles.h"
+#include "image.h"
 #include "instance.h"
 
 namespace rn::binding {
@@ -170,6 +171,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("kernelNames", Napi::Function::New<kernelNames>(env, "kernelNames"));
   defineBackendFunctions(env, exports);
   defineCollectiveFunctions(env, exports);
+  defineImageFunctions(env, exports);
   return exports;
 }
 

@@ -73,8 +73,9 @@ describe('resnet-node CLI', () => {
 
   it('doctor --json reports the CPU backend and the CUDA state', async () => {
     const { out } = await run(['doctor', '--json']);
-    const r = JSON.parse(out) as { addon: { loaded: boolean }; cpu: { onednn: string; kernels: string[] }; cuda: Record<string, unknown> };
+    const r = JSON.parse(out) as { addon: { loaded: boolean }; cpu: { onednn: string; kernels: string[] }; jpeg: string; cuda: Record<string, unknown> };
     expect(r.addon.loaded).toBe(true);
+    expect(typeof r.jpeg).toBe('string'); // 'libjpeg-turbo 2.1.5', or '' in a build without libjpeg
     expect(r.cpu.onednn).toMatch(/^2\./);
     expect(r.cpu.kernels).toContain('conv2d_forward');
     for (const key of ['available', 'reason', 'driver', 'runtime', 'cudnn', 'cublas', 'nccl', 'devices']) expect(r.cuda).toHaveProperty(key);

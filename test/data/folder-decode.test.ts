@@ -199,7 +199,7 @@ describe('colour models', () => {
 });
 
 describe('sizes', () => {
-  it('crops 1×1 images and 6000×4000 photographs (scaled by libvips with shrink-on-load)', async () => {
+  it('crops 1×1 images and 6000×4000 photographs (DCT-scaled on decode by libjpeg, or shrunk on load by libvips)', async () => {
     const tiny = await file('tiny.png', await sharp({ create: { width: 1, height: 1, channels: 3, background: { r: 200, g: 100, b: 50 } } }).png().toBuffer());
     const huge = await file('huge.jpg', await sharp({ create: { width: 6000, height: 4000, channels: 3, background: { r: 30, g: 160, b: 90 } } }).jpeg().toBuffer());
     const train = imagenetTransform('train', 32);

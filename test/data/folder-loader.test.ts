@@ -251,6 +251,9 @@ describe('folderData', () => {
     expect(() => data.trainLoader({ batchSize: 0 })).toThrow(/Expected a positive integer for batchSize but received 0/);
     expect(() => data.trainLoader({ batchSize: 4, shard: { rank: 2, worldSize: 2 } })).toThrow(/Expected integers 0 ≤ rank < worldSize for shard/);
     expect(() => data.trainLoader({ batchSize: 4, output: 'int8' as never })).toThrow(/for output but received int8/);
+    expect(() => new FolderLoader(data.index.train, new DecodePool(1), { batchSize: 4, spec: imagenetTransform('train', SIZE), jpegDecoder: 'pil' as never })).toThrow(
+      /Expected 'libjpeg', 'libjpeg-full', 'sharp' for jpegDecoder but received pil/,
+    );
     expect(() => data.trainLoader({ batchSize: 4 }).restore({ epoch: -1, rng: [1, 2, 3, 4] })).toThrow(/for state.epoch/);
     await expect(folderData(root, { nThreads: 0 })).rejects.toThrow(/Expected a positive integer for threads but received 0/);
     await expect(folderData(root, { scaleAugmentation: [100, 480] })).rejects.toThrow(/for scaleAugmentation/);

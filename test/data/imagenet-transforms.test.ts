@@ -10,6 +10,7 @@ import {
   PCA_EIGVEC,
   centerCropOffset,
   colorAffine,
+  colorAffineOfMean,
   drawColor,
   drawTrain,
   imagenetTransform,
@@ -321,6 +322,18 @@ describe('colour steps', () => {
     expect(std).toBeGreaterThan(0.095);
     expect(std).toBeLessThan(0.105);
     expect(drawColor(Rng.seeded(1), { brightness: 0, contrast: 0, saturation: 0 }, 0)).toEqual({ jitter: [], lighting: [0, 0, 0] });
+  });
+
+  it('holds the whole map as a function of the image mean in 21 numbers, for the native crops that learn the mean last', () => {
+    const rng = Rng.seeded(3);
+    const normalize = { mean: IMAGENET_MEAN, std: IMAGENET_STD };
+    for (let seed = 0; seed < 40; seed++) {
+      const draw = seed === 0 ? null : drawColor(Rng.seeded(seed), { brightness: 0.4, contrast: 0.4, saturation: 0.4 }, 0.1);
+      const ofMean = colorAffineOfMean(draw, normalize);
+      const mean = [rng.float(), rng.float(), rng.float()];
+      const offset = [0, 1, 2].map((r) => ofMean[9 + r] + ofMean[12 + 3 * r] * mean[0] + ofMean[13 + 3 * r] * mean[1] + ofMean[14 + 3 * r] * mean[2]);
+      expectClose([...ofMean.subarray(0, 9), ...offset], colorAffine(draw, mean, normalize), { rtol: 1e-12, atol: 1e-12, what: `seed ${seed}` });
+    }
   });
 
   it('without a draw is ColorNormalize alone: (v/255 − mean)/std', () => {

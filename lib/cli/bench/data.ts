@@ -1,7 +1,8 @@
 // `bench data`: training-transform throughput (decode, random-sized crop, jitter, lighting, normalise, flip) of the
-// folder loader against a PyTorch DataLoader with PIL transforms of the same kind (scripts/bench/torch_data.py),
-// on ImageNet-sized JPEGs generated here, with the same number of workers. The two alternate for a few rounds and
-// the median round of each is kept; per core is images per CPU-second of all their threads and processes.
+// folder loader (JPEGs cropped natively by libjpeg-turbo where the addon has it) against a PyTorch DataLoader with
+// PIL transforms of the same kind (scripts/bench/torch_data.py), on ImageNet-sized JPEGs generated here, with the
+// same number of workers. The two alternate for a few rounds and the median round of each is kept; per core is
+// images per CPU-second of all their threads and processes.
 import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 
 import { folderData } from '../../data/folder.js';
+import { nativeJpegLibrary } from '../../data/jpeg-crop.js';
 import { Rng } from '../../data/random.js';
 import type { BenchRow } from './index.js';
 import { ratio } from './report.js';
@@ -99,7 +101,11 @@ export async function benchData(options: { json: boolean; iterations?: number; o
       if (torch.rates) theirs.push(torch.rates);
       note = torch.note;
     }
-    if (!options.json) console.error(theirs.length === 0 ? `PyTorch baseline unavailable: ${note}` : `PyTorch transforms: ${note}`);
+    if (!options.json) {
+      const library = nativeJpegLibrary();
+      console.error(`ours: ${library ? `${library} region decoding and native crops` : 'sharp (libvips) decoding, the addon has no libjpeg'}, ${WORKERS} decode threads`);
+      console.error(theirs.length === 0 ? `PyTorch baseline unavailable: ${note}` : `PyTorch transforms: ${note}`);
+    }
     const rate = median(mine.map((r) => r.perSecond))!;
     const baseRate = median(theirs.map((r) => r.perSecond));
     const perCpu = median(mine.flatMap((r) => r.perCpuSecond ?? []))!;
