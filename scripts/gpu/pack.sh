@@ -3,7 +3,7 @@
 # build-gpu-kit/ (ignored by git; name it in the device run's `carry`, ~40 MiB):
 #   node.xz                          this machine's node (as ../shared/tools/pack-node.sh packs it)
 #   addon/                           the CPU addon and the core (the GPU machine builds only the CUDA library)
-#   lib/*.xz                         the addon's runtime libraries: oneDNN, libgomp, libOpenCL
+#   lib/*.xz                         the addon's runtime libraries: oneDNN, libgomp, libOpenCL, Gloo's, libjpeg's
 #   js/                              lib/ and scripts/gpu/ compiled to JavaScript (no node_modules needed there)
 # Usage: bash scripts/gpu/pack.sh   (RN_ADDON_DIR=DIR/Release packs an addon built elsewhere instead)
 set -euo pipefail
@@ -25,18 +25,20 @@ rm -rf "$kit"
 mkdir -p "$kit/addon" "$kit/lib"
 cp "$addon_dir/resnet_node.node" "$addon_dir/libresnet_node_core.so" "$kit/addon/"
 
-# The addon's libraries outside the C/C++ runtime, found the way the loader finds them here.
-for name in libdnnl.so.2 libgomp.so.1 libOpenCL.so.1; do
-  path=$(ldd "$addon_dir/resnet_node.node" | awk -v lib="$name" '$1 == lib { print $3 }')
-  if [[ -z $path ]]; then
-    path=$(ldconfig -p | awk -v lib="$name" '$1 == lib { print $NF; exit }')
-  fi
-  if [[ -z $path || ! -f $path ]]; then
+# The addon's libraries outside the C/C++ runtime (oneDNN, libgomp, Gloo and its own needs, libjpeg, …), found the
+# way the loader finds them here: whatever the build linked, so that a build with more optional libraries packs them.
+system='^(linux-vdso|ld-linux|libc|libm|libstdc\+\+|libgcc_s|libdl|libpthread|librt|libresnet_node_core)\.'
+mapfile -t needed < <(ldd "$addon_dir/resnet_node.node" "$addon_dir/libresnet_node_core.so" |
+  awk '$2 == "=>" { print $1 " " $3 }' | grep -Ev "$system" | sort -u)
+for entry in "${needed[@]}"; do
+  read -r name path <<< "$entry"
+  if [[ -z $path || $path == "not" || ! -f $path ]]; then
     echo "pack.sh: $name not found (the addon links it)" >&2
     exit 1
   fi
   xz -T0 -6 -c "$path" > "$kit/lib/$name.xz"
 done
+echo "pack.sh: libraries packed: $(ls "$kit/lib" | sed 's/\.xz$//' | tr '\n' ' ')"
 
 npx tsc -p scripts/gpu/tsconfig.json
 cp package.json "$kit/js/"  # "type": "module" for the compiled files
