@@ -20,12 +20,13 @@ exec > >(tee "$out/check.log") 2>&1
 start=$(date +%s)
 step() { printf '\n== %s (%d s)\n' "$*" "$(($(date +%s) - start))"; }
 failed=()
-skip_build=0 dry_run=0
+skip_build=0 dry_run=0 bench_only=
 for arg in "$@"; do
   case $arg in
     --skip-build) skip_build=1 ;;
     --dry-run) dry_run=1 skip_build=1 ;;
-    *) echo "check.sh: unknown option '$arg' (known: --skip-build, --dry-run)"; exit 2 ;;
+    --bench-only=*) bench_only=${arg#--bench-only=} ;;
+    *) echo "check.sh: unknown option '$arg' (known: --skip-build, --dry-run, --bench-only=MODEL:BATCH,…)"; exit 2 ;;
   esac
 done
 if ((dry_run)); then
@@ -33,6 +34,11 @@ if ((dry_run)); then
 else
   device=cuda:0 parity_specs=(resnet20:32:0.05 resnet50:32:0.001) bench_specs=(resnet50:32 resnet50:128 resnet20:128 resnet110:128)
   bench_steps=20
+fi
+# --bench-only=resnet110:128,resnet50:128: the build and (c) for these rows alone (a quick re-measure).
+if [[ -n ${bench_only:-} ]]; then
+  IFS=, read -r -a bench_specs <<< "$bench_only"
+  parity_specs=()
 fi
 
 if [[ ! -f $kit/js/scripts/gpu/ops.js || ! -f $kit/addon/resnet_node.node ]]; then
@@ -104,6 +110,7 @@ step "doctor"
   process.exitCode = await doctor([]);
 " || failed+=(doctor)
 
+if [[ -z $bench_only ]]; then
 step "(a) every op on $device against the CPU"
 NVIDIA_TF32_OVERRIDE=0 timeout 150 "$rn_node" "$kit/js/scripts/gpu/ops.js" --device "$device" --json "$out/ops.json" ||
   failed+=(ops)
@@ -123,6 +130,8 @@ for spec in "${parity_specs[@]}"; do
   fi
 done
 
+fi
+
 step "(c) training throughput and peak memory, ours and PyTorch"
 : > "$out/bench.jsonl"
 : > "$out/profile.jsonl"
@@ -134,13 +143,13 @@ for spec in "${bench_specs[@]}"; do
     tee -a "$out/bench.jsonl" || failed+=("bench $model b$batch (PyTorch)")
 done
 
-if ((!dry_run)); then
+if ((!dry_run)) && [[ -z $bench_only ]]; then
   step "(c') ResNet-50 b128 again with a 4 GiB convolution workspace (1 GiB above); the algorithms chosen: cudnn.log"
   RN_CUDNN_LOG=1 timeout 90 "$rn_node" "$kit/js/scripts/gpu/train.js" bench --model resnet50 --batch 128 --steps "$bench_steps" \
     --device "$device" --workspace 4GiB 2> "$out/cudnn.log" || failed+=("bench resnet50 b128 4GiB workspace")
 fi
 
 step "summary"
-"$rn_node" "$kit/js/scripts/gpu/report.js" "$out" "${#parity_specs[@]}" "${#bench_specs[@]}" | tee "$out/summary.txt" || failed+=(report)
+"$rn_node" "$kit/js/scripts/gpu/report.js" "$out" "${#parity_specs[@]}" "${#bench_specs[@]}" ${bench_only:+--bench-only} | tee "$out/summary.txt" || failed+=(report)
 echo "check.sh: $(($(date +%s) - start)) s${failed[*]:+; failed: ${failed[*]}}"
 ((${#failed[@]} == 0))

@@ -111,7 +111,11 @@ function benchSection(dir: string, expected: number): { lines: string[]; ok: boo
   return { lines, ok: rows.filter((r) => r.impl === 'resnet-node').length === expected };
 }
 
-const [dir = '.', parityRuns = '2', benchRuns = '4'] = process.argv.slice(2);
-const sections = [opsSection(dir), paritySection(dir, Number(parityRuns)), benchSection(dir, Number(benchRuns))];
+const [dir = '.', parityRuns = '2', benchRuns = '4', mode = ''] = process.argv.slice(2);
+// check.sh --bench-only: (c) alone.
+const sections =
+  mode === '--bench-only'
+    ? [benchSection(dir, Number(benchRuns))]
+    : [opsSection(dir), paritySection(dir, Number(parityRuns)), benchSection(dir, Number(benchRuns))];
 console.log([...machine(), ...sections.flatMap((s) => s.lines)].join('\n'));
 process.exitCode = sections.every((s) => s.ok) ? 0 : 1;
