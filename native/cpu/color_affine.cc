@@ -1,6 +1,6 @@
 // color_affine_u8 on the CPU: uint8 crops x (N, 3, H, W) and their colour maps m (N, 12) → the normalised float
 // input y (N, 3, H, W), y[n, r] = Σ_k (M[r, k] / 255)·x[n, k] + c[r] (native/ops/color_affine.h). One crop row
-// block per OpenMP iteration; the arithmetic is the float path's (native/image/crop_resample.cc writeCrop).
+// block per OpenMP iteration; the arithmetic is ops::colorPixel (fused multiply-adds, as on CUDA).
 #include "../core/kernel.h"
 #include "../ops/color_affine.h"
 
@@ -32,9 +32,9 @@ class ColorAffineU8 : public Kernel {
       float* yb = yg + plane;
       for (int64_t p = start; p < end; ++p) {
         const float r = red[p], g = green[p], b = blue[p];
-        yr[p] = cm.m[0] * r + cm.m[1] * g + cm.m[2] * b + cm.c[0];
-        yg[p] = cm.m[3] * r + cm.m[4] * g + cm.m[5] * b + cm.c[1];
-        yb[p] = cm.m[6] * r + cm.m[7] * g + cm.m[8] * b + cm.c[2];
+        yr[p] = ops::colorPixel(cm, 0, r, g, b);
+        yg[p] = ops::colorPixel(cm, 1, r, g, b);
+        yb[p] = ops::colorPixel(cm, 2, r, g, b);
       }
     }
   }

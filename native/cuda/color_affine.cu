@@ -15,9 +15,9 @@ __global__ void colorAffinePixels(const uint8_t* x, const float* maps, float* y,
     const ops::ColorMap cm = ops::colorMapOf(maps + n * ops::kColorMapSize);
     const int64_t base = n * 3 * plane + p;
     const float r = x[base], g = x[base + plane], b = x[base + 2 * plane];
-    y[base] = cm.m[0] * r + cm.m[1] * g + cm.m[2] * b + cm.c[0];
-    y[base + plane] = cm.m[3] * r + cm.m[4] * g + cm.m[5] * b + cm.c[1];
-    y[base + 2 * plane] = cm.m[6] * r + cm.m[7] * g + cm.m[8] * b + cm.c[2];
+    y[base] = ops::colorPixel(cm, 0, r, g, b);
+    y[base + plane] = ops::colorPixel(cm, 1, r, g, b);
+    y[base + 2 * plane] = ops::colorPixel(cm, 2, r, g, b);
   }
 }
 
