@@ -203,6 +203,7 @@ export async function folderData(root: string, options: FolderDataOptions = {}):
     classes: index.classes.length,
     classNames: index.classes,
     inputShape: [3, imageSize, imageSize],
+    byteInput: true,
     trainCount: index.train.files.length,
     testCount: index.val.files.length,
     index,

@@ -7,7 +7,7 @@ export type { Batch, LoaderState, Shard };
 /** One pass over a split in batches; its state (plain JSON) restores the exact next epoch. */
 export interface EpochSource {
   readonly batchesPerEpoch: number;
-  epoch(): AsyncGenerator<Batch, void, undefined>;
+  epoch(): AsyncGenerator<SourceBatch, void, undefined>;
   state(): LoaderState;
   restore(state: LoaderState): void;
 }
@@ -17,6 +17,16 @@ export interface SourceOptions {
   batchSize: number;
   seed?: number;
   shard?: Shard;
+  /** 'uint8' (sources with TrainingData.byteInput): batches carry bytes and colour maps for the device to finish. */
+  output?: 'float32' | 'uint8';
+}
+
+/** A batch as the Trainer reads it: floats in x, or (output 'uint8') the bytes and colour maps instead. */
+export interface SourceBatch extends Batch {
+  /** (size, 3, H, W) crops before their colour steps. */
+  pixels?: Uint8Array;
+  /** (size, 12) float32 colour maps (lib/ops colorAffineU8). */
+  colorAffine?: Float32Array;
 }
 
 /** A dataset ready for training: its shape, classes and loaders for both splits. */
@@ -27,6 +37,8 @@ export interface TrainingData {
   classNames?: string[];
   /** One image as the model sees it, [3, H, W]. */
   inputShape: [number, number, number];
+  /** Its loaders take output 'uint8' (image folders): the Trainer then hands bytes to the device. */
+  byteInput?: boolean;
   trainCount: number;
   testCount: number;
   trainLoader(options: SourceOptions): EpochSource;

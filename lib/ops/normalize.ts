@@ -28,3 +28,28 @@ export async function normalizeU8(x: Tensor, options: Normalization): Promise<Te
   const [y] = await runOp('normalize_u8', [x], [{ shape: x.shape }], attrs);
   return y;
 }
+
+/** Values in one crop's colour map (lib/data FolderBatch.colorAffine): M row-major 3×3, then the offset c. */
+export const COLOR_MAP_SIZE = 12;
+
+/**
+ * y float32 [N, 3, H, W] from uint8 crops x [N, 3, H, W] and their colour maps m float32 [N, 12] (FolderBatch.colorAffine:
+ * M row-major for pixels on [0, 1], then c): y[n, r] = Σ_k (M[r, k] / 255)·x[n, k] + c[r], in float32 as the loader's
+ * float path computes it — the image-folder input normalised (jitter, lighting, ColorNormalize) on the device.
+ * `out`: an existing float32 tensor of x's shape to write (a compiled program's input) instead of a new one.
+ */
+export async function colorAffineU8(x: Tensor, m: Tensor, out?: Tensor): Promise<Tensor> {
+  const op = 'colorAffineU8';
+  checkTensor(op, 'x', x, 4, 'uint8');
+  checkTensor(op, 'm', m, 2, 'float32');
+  if (x.shape[1] !== 3) throw expected('RN_SHAPE_MISMATCH', op, 'x', 'an RGB batch [N, 3, H, W]', describe(x));
+  if (m.shape[0] !== x.shape[0] || m.shape[1] !== COLOR_MAP_SIZE) {
+    throw expected('RN_SHAPE_MISMATCH', op, 'm', `float32[${x.shape[0]},${COLOR_MAP_SIZE}] (one map per image of x, ${describe(x)})`, describe(m));
+  }
+  if (out !== undefined) {
+    checkTensor(op, 'out', out, 4, 'float32');
+    if (out.shape.some((d, k) => d !== x.shape[k])) throw expected('RN_SHAPE_MISMATCH', op, 'out', `float32 of x's shape (${describe(x)})`, describe(out));
+  }
+  const [y] = await runOp('color_affine_u8', [x, m], [out ?? { shape: x.shape }]);
+  return y;
+}

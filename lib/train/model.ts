@@ -9,6 +9,22 @@ import { Device, cpu } from '../runtime/device.js';
 import { ResnetError, expected, formatShape } from '../runtime/errors.js';
 import { Program } from '../runtime/program.js';
 import { Tensor } from '../runtime/tensor.js';
+import { COLOR_MAP_SIZE, colorAffineU8 } from '../ops/normalize.js';
+
+/**
+ * An image-folder batch as bytes (FolderLoader output 'uint8'): crops before their colour steps and each crop's
+ * 12-number colour map. They are copied to the device as they are (a quarter of the floats' bytes) and the
+ * color_affine_u8 op makes the normalised float input there, before the program runs.
+ */
+export interface ByteBatch {
+  /** (N, 3, H, W) uint8. */
+  pixels: Uint8Array;
+  /** (N, 12) float32: M row-major for pixels on [0, 1], then c (FolderBatch.colorAffine). */
+  colorAffine: Float32Array;
+}
+
+/** A batch's images: normalised floats, or bytes and colour maps finished on the device. */
+export type BatchInput = Float32Array | ByteBatch;
 
 export interface ModelRuntimeOptions {
   /** Input shape without the batch dimension, e.g. [3, 32, 32]. */
@@ -245,28 +261,62 @@ export class ModelRuntime {
     });
   }
 
-  #checkBatch(op: string, x: Float32Array, labels: Int32Array): number {
+  #checkInput(op: string, name: string, x: BatchInput, count: number, what: string): void {
     if (this.#disposed) throw new ResnetError('RN_DISPOSED', 'the model runtime has been disposed', op);
     const per = this.options.inputShape.reduce((a, b) => a * b, 1);
-    const size = labels.length;
-    if (size < 1 || x.length !== size * per) {
-      throw expected('RN_SHAPE_MISMATCH', op, 'batch', `${size}×${formatShape(this.options.inputShape)} floats for ${size} labels`, `${x.length} floats`);
+    if (x instanceof Float32Array) {
+      if (!Number.isInteger(count) || count < 1 || x.length !== count * per) {
+        throw expected('RN_SHAPE_MISMATCH', op, name, `${count}×${formatShape(this.options.inputShape)} floats${what}`, `${x.length} floats`);
+      }
+      return;
     }
-    return size;
+    if (typeof x !== 'object' || x === null || !(x.pixels instanceof Uint8Array) || !(x.colorAffine instanceof Float32Array)) {
+      throw expected('RN_INVALID_ARGUMENT', op, name, 'a Float32Array or { pixels: Uint8Array, colorAffine: Float32Array }', x === null ? 'null' : typeof x);
+    }
+    if (this.options.inputShape.length !== 3 || this.options.inputShape[0] !== 3) {
+      throw expected('RN_INVALID_ARGUMENT', op, name, `floats (byte batches need an RGB input shape [3, H, W])`, `bytes for input shape ${formatShape(this.options.inputShape)}`);
+    }
+    if (!Number.isInteger(count) || count < 1 || x.pixels.length !== count * per || x.colorAffine.length !== count * COLOR_MAP_SIZE) {
+      throw expected(
+        'RN_SHAPE_MISMATCH', op, name,
+        `${count}×${formatShape(this.options.inputShape)} bytes and ${count}×${COLOR_MAP_SIZE} colour-map floats${what}`,
+        `${x.pixels.length} bytes and ${x.colorAffine.length} floats`,
+      );
+    }
   }
 
-  async #run(mode: 'train' | 'eval', x: Float32Array, labels: Int32Array): Promise<StepResult> {
-    const size = this.#checkBatch(mode === 'train' ? 'trainStep' : 'evalStep', x, labels);
+  /**
+   * Queues the batch's copy into the program's float input: a plain write, or for bytes their copies and the
+   * color_affine_u8 op writing the input on the device. Queued in order on the device's worker before the run.
+   */
+  #writeInput(entry: CompiledEntry, x: BatchInput): Promise<unknown>[] {
+    const input = entry.own.get('input')!;
+    if (x instanceof Float32Array) return [input.write(x)];
+    let pixels = entry.own.get('input_u8');
+    let maps = entry.own.get('input_color_map');
+    if (!pixels || !maps) {
+      pixels = Tensor.empty(input.shape, { dtype: 'uint8', device: this.device });
+      maps = Tensor.empty([input.shape[0], COLOR_MAP_SIZE], { device: this.device });
+      entry.own.set('input_u8', pixels);
+      entry.own.set('input_color_map', maps);
+    }
+    return [pixels.write(x.pixels), maps.write(x.colorAffine), colorAffineU8(pixels, maps, input)];
+  }
+
+  async #run(mode: 'train' | 'eval', x: BatchInput, labels: Int32Array): Promise<StepResult> {
+    const op = mode === 'train' ? 'trainStep' : 'evalStep';
+    const size = labels.length;
+    this.#checkInput(op, 'batch', x, size, ` for ${size} labels`);
     const entry = this.#entry(mode, size);
     // Queued in order on the device's worker: the copies land before the program reads them.
-    const writes = [entry.own.get('input')!.write(x), entry.own.get('labels')!.write(labels)];
+    const writes = [...this.#writeInput(entry, x), entry.own.get('labels')!.write(labels)];
     const run = entry.program.run(this.#bound(entry));
     const [loss, correct] = await Promise.all([entry.own.get('loss')!.toArray(), entry.own.get('correct')!.toArray(), ...writes, run]);
     return { loss: (loss as Float32Array)[0], correct: Array.from(correct as Int32Array), size };
   }
 
   /** One optimizer step on a batch at learning rate `lr` (as one replica of a data-parallel step: `replica`). */
-  async trainStep(x: Float32Array, labels: Int32Array, lr: number, replica: ReplicaStep = {}): Promise<StepResult> {
+  async trainStep(x: BatchInput, labels: Int32Array, lr: number, replica: ReplicaStep = {}): Promise<StepResult> {
     const { lossScale = 1, contributes = true } = replica;
     if (!(Number.isFinite(lossScale) && lossScale >= 0)) throw expected('RN_INVALID_ARGUMENT', 'trainStep', 'lossScale', 'a finite number ≥ 0', String(lossScale));
     this.step += 1;
@@ -284,21 +334,17 @@ export class ModelRuntime {
   }
 
   /** Loss and hit counts on a batch in evaluation mode (running BN statistics, no update). */
-  async evalStep(x: Float32Array, labels: Int32Array): Promise<StepResult> {
+  async evalStep(x: BatchInput, labels: Int32Array): Promise<StepResult> {
     return this.#run('eval', x, labels);
   }
 
   /** Evaluation-mode logits (count, classes) of `count` images; for ten-crop evaluation and inference. */
-  async logits(x: Float32Array, count: number): Promise<Float32Array> {
-    if (this.#disposed) throw new ResnetError('RN_DISPOSED', 'the model runtime has been disposed', 'logits');
-    const per = this.options.inputShape.reduce((a, b) => a * b, 1);
-    if (!Number.isInteger(count) || count < 1 || x.length !== count * per) {
-      throw expected('RN_SHAPE_MISMATCH', 'logits', 'x', `${count}×${formatShape(this.options.inputShape)} floats`, `${x.length} floats`);
-    }
+  async logits(x: BatchInput, count: number): Promise<Float32Array> {
+    this.#checkInput('logits', 'x', x, count, '');
     const entry = this.#entry('logits', count);
-    const write = entry.own.get('input')!.write(x);
+    const writes = this.#writeInput(entry, x);
     const run = entry.program.run(this.#bound(entry));
-    const [out] = await Promise.all([entry.own.get('logits')!.toArray(), write, run]);
+    const [out] = await Promise.all([entry.own.get('logits')!.toArray(), ...writes, run]);
     return out as Float32Array;
   }
 

@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 
-import type { TrainingData } from '../data/source.js';
+import type { SourceBatch, TrainingData } from '../data/source.js';
 import type { Module } from '../nn/module.js';
 import { type OptimizerOptions, optimizerSpec } from '../optim/optimizers.js';
 import { type ScheduleOptions, learningRate } from '../optim/schedule.js';
@@ -13,7 +13,7 @@ import { Rng } from '../data/random.js';
 import { type TrainerState, loadOptimizerState, loadWeights, modelTensors, readLatest, saveCheckpoint } from './checkpoint.js';
 import { DataParallel } from '../parallel/data-parallel.js';
 import type { ProcessGroup } from '../parallel/process-group.js';
-import { ModelRuntime } from './model.js';
+import { type BatchInput, ModelRuntime } from './model.js';
 import { sumCropLogits } from '../data/imagenet-transforms.js';
 
 export interface StartEvent { epochs: number; startEpoch: number; batchesPerEpoch: number; params: number; trainImages: number; testImages: number; device: string }
@@ -64,6 +64,17 @@ export interface TrainerOptions {
   seed?: number;
   /** Recorded in checkpoints so a resumed run can check it is the same run. */
   config?: Record<string, unknown>;
+  /**
+   * Data that can hand over bytes (TrainingData.byteInput: image folders) on one device per process: batches go
+   * to the device as uint8 crops plus colour maps and are normalised there (color_affine_u8). Default true; false
+   * reads normalised floats from the loader. In-process data parallel (`devices`) always reads floats.
+   */
+  byteInput?: boolean;
+}
+
+/** What the runtime reads of a batch: its floats, or its bytes and colour maps. */
+function inputOf(batch: SourceBatch): BatchInput {
+  return batch.pixels && batch.colorAffine ? { pixels: batch.pixels, colorAffine: batch.colorAffine } : batch.x;
 }
 
 /** Mean-of-batches accumulator weighted by batch size; errors in percent. */
@@ -146,12 +157,17 @@ export class Trainer extends EventEmitter<TrainerEvents> {
   }
 
   /** Validation over the whole test set: loss and top-1/top-5 error (%). */
+  /** 'uint8' where the data can hand over bytes and one ModelRuntime (this process's device) reads them. */
+  #output(runtime: ModelRuntime | DataParallel): 'float32' | 'uint8' {
+    return this.options.data.byteInput && this.options.byteInput !== false && runtime instanceof ModelRuntime ? 'uint8' : 'float32';
+  }
+
   async evaluate(runtime = this.#runtime): Promise<{ loss: number; top1: number; top5: number }> {
     if (!runtime) throw new ResnetError('RN_INVALID_ARGUMENT', 'nothing to evaluate: call fit() or load weights first', 'Trainer.evaluate');
     const group = this.options.processGroup;
     // Per-rank batch statistics leave the ranks' running statistics apart: validate (and save) rank 0's.
     if (group && runtime instanceof ModelRuntime && runtime.buffers && !this.options.syncBatchNorm) await group.broadcastTensor(runtime.buffers);
-    const loader = this.options.data.testLoader({ batchSize: this.batchSize, shard: this.#shard() });
+    const loader = this.options.data.testLoader({ batchSize: this.batchSize, shard: this.#shard(), output: this.#output(runtime) });
     const meter = new Meter();
     for await (const batch of loader.epoch()) {
       for (const s of batch.skipped ?? []) this.emit('skip', { epoch: batch.epoch, ...s });
@@ -161,12 +177,12 @@ export class Trainer extends EventEmitter<TrainerEvents> {
         if (!(runtime instanceof ModelRuntime)) {
           throw new ResnetError('RN_INVALID_ARGUMENT', 'ten-crop evaluation runs on one device; evaluate without --devices/--nGPU', 'Trainer.evaluate');
         }
-        const summed = sumCropLogits(await runtime.logits(batch.x, batch.size * crops), crops, runtime.classes);
+        const summed = sumCropLogits(await runtime.logits(inputOf(batch), batch.size * crops), crops, runtime.classes);
         const r = scoreLogits(summed, batch.y, runtime.classes, runtime.topk, crops);
         meter.add(r.loss, r.correct, batch.size);
         continue;
       }
-      const r = await runtime.evalStep(batch.x, batch.y);
+      const r = runtime instanceof ModelRuntime ? await runtime.evalStep(inputOf(batch), batch.y) : await runtime.evalStep(batch.x, batch.y);
       meter.add(r.loss, r.correct, r.size);
     }
     if (group) await meter.reduce(group);
@@ -223,7 +239,7 @@ export class Trainer extends EventEmitter<TrainerEvents> {
     const { data, epochs, seed = 0 } = this.options;
     const { runtime, state } = await this.prepare();
     const group = this.options.processGroup;
-    const loader = data.trainLoader({ batchSize: this.batchSize, seed, shard: this.#shard() });
+    const loader = data.trainLoader({ batchSize: this.batchSize, seed, shard: this.#shard(), output: this.#output(runtime) });
     const placeholder = { x: new Float32Array(data.inputShape.reduce((a, b) => a * b, 1)), y: new Int32Array(1) };
     /** Images in batch `index` over all ranks (the last one of an epoch may be short). */
     const globalBatch = (index: number) => Math.min(this.batchSize, data.trainCount - index * this.batchSize);
@@ -257,13 +273,15 @@ export class Trainer extends EventEmitter<TrainerEvents> {
         const stepLr = schedule.warmupEpochs ? learningRate(schedule, epoch, batch.index / batches) : lr;
         if (batch.size === 0) {
           // A rank without images in a tiny last batch still takes part in every all-reduce, adding zeros.
-          if (group) await runtime.trainStep(placeholder.x, placeholder.y, stepLr, { lossScale: 0, contributes: false });
+          if (group) await (runtime as ModelRuntime).trainStep(placeholder.x, placeholder.y, stepLr, { lossScale: 0, contributes: false });
           continue;
         }
         // Rank k's n_k of the batch's B images seed backward with N·n_k/B: the all-reduce's mean is the batch's gradient.
         const r = group
-          ? await (runtime as ModelRuntime).trainStep(batch.x, batch.y, stepLr, { lossScale: (group.worldSize * batch.size) / globalBatch(batch.index) })
-          : await runtime.trainStep(batch.x, batch.y, stepLr);
+          ? await (runtime as ModelRuntime).trainStep(inputOf(batch), batch.y, stepLr, { lossScale: (group.worldSize * batch.size) / globalBatch(batch.index) })
+          : runtime instanceof ModelRuntime
+            ? await runtime.trainStep(inputOf(batch), batch.y, stepLr)
+            : await runtime.trainStep(batch.x, batch.y, stepLr);
         if (!Number.isFinite(r.loss)) {
           throw new ResnetError('RN_INVALID_ARGUMENT', `the loss became ${r.loss} at epoch ${epoch}, batch ${batch.index + 1}: lower --LR or check the data`, 'train');
         }

@@ -257,6 +257,12 @@ function elementwiseCases(): OpCase[] {
       inputs: [u8],
       run: async ([tx]) => [await ops.normalizeU8(tx, { mean: [125.3, 123.0, 113.9], std: [63.0, 62.1, 66.7] })],
     },
+    {
+      name: 'color_affine_u8 uint8 crops + colour maps → float32 (odd 57×57 planes)',
+      kernels: ['color_affine_u8'],
+      inputs: [bytes([6, 3, 57, 57]), randn([6, 12], 2)],
+      run: async ([tx, tm]) => [await ops.colorAffineU8(tx, tm)],
+    },
   ];
 }
 
