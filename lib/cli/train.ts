@@ -54,6 +54,7 @@ export const trainOptions = {
   threads: { type: 'integer', default: 0, min: 0, help: 'CPU backend threads, shared among CPU replicas; 0: all cores (or RN_NUM_THREADS; under launch, cores / processes per node)' },
   timeout: { type: 'number', default: 0, min: 0, help: 'multi-process (launch, Slurm): seconds a rank waits for the others at the rendezvous and each all-reduce before failing with an error naming the rank; 0: RN_COLLECTIVE_TIMEOUT or 300' },
   nThreads: { type: 'integer', default: 2, min: 1, help: 'image decoding threads (folder/imagenet datasets)' },
+  prefetch: { type: 'integer', min: 1, help: 'folder/imagenet: batches decoded ahead of the one in use (default: max(2, nThreads))' },
   imageSize: { type: 'integer', default: 224, min: 1, help: 'training crop side for folder/imagenet (validation scales to 256/224 of it, then crops)' },
   tenCrop: { type: 'boolean', default: false, help: 'folder/imagenet validation on ten crops (centre and corners, and their flips), logits summed per image' },
   scaleAugmentation: { type: 'boolean', default: false, help: "folder/imagenet: the paper's scale augmentation (shorter side U[256,480], random crop) instead of RandomSizedCrop" },
@@ -80,6 +81,7 @@ async function loadDataset(o: TrainCliOptions): Promise<TrainingData> {
   return folderData(resolve(o.data), {
     name: o.dataset,
     nThreads: o.nThreads,
+    prefetch: o.prefetch,
     imageSize: o.imageSize,
     tenCrop: o.tenCrop,
     scaleAugmentation: o.scaleAugmentation ? [scale(256), scale(480)] : undefined,
