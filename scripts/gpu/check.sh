@@ -35,7 +35,7 @@ else
   device=cuda:0 parity_specs=(resnet20:32:0.05 resnet50:32:0.001) bench_specs=(resnet50:32 resnet50:128 resnet20:128 resnet110:128)
   bench_steps=20
 fi
-# --bench-only=resnet110:128,resnet50:128: the build and (c) for these rows alone (a quick re-measure).
+# --bench-only=resnet110:128,resnet50:128: the build, (a) and (c) for these rows alone (a quick re-measure).
 if [[ -n ${bench_only:-} ]]; then
   IFS=, read -r -a bench_specs <<< "$bench_only"
   parity_specs=()
@@ -110,11 +110,11 @@ step "doctor"
   process.exitCode = await doctor([]);
 " || failed+=(doctor)
 
-if [[ -z $bench_only ]]; then
 step "(a) every op on $device against the CPU"
 NVIDIA_TF32_OVERRIDE=0 timeout 150 "$rn_node" "$kit/js/scripts/gpu/ops.js" --device "$device" --json "$out/ops.json" ||
   failed+=(ops)
 
+if [[ -z $bench_only ]]; then
 step "(a') NCCL all-reduce on one rank: correctness, and its time against a device-side accumulate"
 timeout 90 "$rn_node" "$kit/js/scripts/gpu/nccl.js" --device "$device" | tee "$out/nccl.jsonl" || failed+=(nccl)
 

@@ -112,10 +112,10 @@ function benchSection(dir: string, expected: number): { lines: string[]; ok: boo
 }
 
 const [dir = '.', parityRuns = '2', benchRuns = '4', mode = ''] = process.argv.slice(2);
-// check.sh --bench-only: (c) alone.
+// check.sh --bench-only: (a) and (c).
 const sections =
   mode === '--bench-only'
-    ? [benchSection(dir, Number(benchRuns))]
+    ? [opsSection(dir), benchSection(dir, Number(benchRuns))]
     : [opsSection(dir), paritySection(dir, Number(parityRuns)), benchSection(dir, Number(benchRuns))];
 console.log([...machine(), ...sections.flatMap((s) => s.lines)].join('\n'));
 process.exitCode = sections.every((s) => s.ok) ? 0 : 1;
