@@ -8,6 +8,7 @@
 #include "../core/collective.h"
 #include "../core/device.h"
 #include "../core/kernel.h"
+#include "../ops/allreduce_params.h"
 
 namespace rn::cpu {
 namespace {
@@ -44,18 +45,9 @@ class AllreduceMean : public Kernel {
 };
 
 std::unique_ptr<Kernel> makeAllreduceMean(const KernelContext& ctx) {
-  ctx.expectArity(1, 2, 1);
-  ctx.expectDtype(ctx.inputs[0], DType::F32, "x");
-  ctx.expectShape(ctx.outputs[0], ctx.inputs[0].shape, "output x");
-  const bool weighted = ctx.inputs.size() == 2;
-  if (weighted) {
-    ctx.expectDtype(ctx.inputs[1], DType::F32, "weight");
-    ctx.expectShape(ctx.inputs[1], {1}, "weight");
-  }
-  const int64_t group = ctx.attrs.getInt(ctx.op, "group");
-  const bool average = ctx.attrs.getBool(ctx.op, "average", true);
-  auto communicator = findCommunicator(static_cast<int>(group), ctx.device.name(), ctx.op);
-  return std::make_unique<AllreduceMean>(std::move(communicator), average, weighted);
+  const ops::AllreduceParams p = ops::checkAllreduceMean(ctx);
+  auto communicator = findCommunicator(p.group, ctx.device.name(), ctx.op);
+  return std::make_unique<AllreduceMean>(std::move(communicator), p.average, p.weighted);
 }
 
 RN_REGISTER_KERNEL("cpu", "allreduce_mean", makeAllreduceMean);

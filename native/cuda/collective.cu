@@ -8,6 +8,7 @@
 
 #include "../core/collective.h"
 #include "../core/kernel.h"
+#include "../ops/allreduce_params.h"
 #include "common.h"
 #include "kernels.h"
 #include "nccl.h"
@@ -58,24 +59,15 @@ class AllreduceMean : public Kernel {
 };
 
 std::unique_ptr<Kernel> makeAllreduceMean(const KernelContext& ctx) {
-  ctx.expectArity(1, 2, 1);
-  ctx.expectDtype(ctx.inputs[0], DType::F32, "x");
-  ctx.expectShape(ctx.outputs[0], ctx.inputs[0].shape, "output x");
-  const bool weighted = ctx.inputs.size() == 2;
-  if (weighted) {
-    ctx.expectDtype(ctx.inputs[1], DType::F32, "weight");
-    ctx.expectShape(ctx.inputs[1], {1}, "weight");
-  }
-  const int64_t group = ctx.attrs.getInt(ctx.op, "group");
-  const bool average = ctx.attrs.getBool(ctx.op, "average", true);
-  auto communicator = std::dynamic_pointer_cast<DeviceCommunicator>(
-      findCommunicator(static_cast<int>(group), ctx.device.name(), ctx.op));
+  const ops::AllreduceParams p = ops::checkAllreduceMean(ctx);
+  const int group = p.group;
+  auto communicator = std::dynamic_pointer_cast<DeviceCommunicator>(findCommunicator(group, ctx.device.name(), ctx.op));
   if (!communicator) {
     ctx.fail(code::kInvalidArgument, "collective group " + std::to_string(group) + "'s rank on '" + ctx.device.name() +
                                          "' cannot reduce device memory (create the group over cuda devices, which "
                                          "gives it NCCL communicators)");
   }
-  return std::make_unique<AllreduceMean>(ctx.op, std::move(communicator), average, weighted);
+  return std::make_unique<AllreduceMean>(ctx.op, std::move(communicator), p.average, p.weighted);
 }
 
 RN_REGISTER_KERNEL("cuda", "allreduce_mean", makeAllreduceMean);
