@@ -49,7 +49,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     return await command.run(rest);
   } catch (error) {
     if (error instanceof ResnetError) {
-      console.error(`resnet-node ${name}: ${error.message}`);
+      // Messages of the option parser already name the command ("train: …"): say it once.
+      const message = error.message.startsWith(`${name}: `) ? error.message.slice(name.length + 2) : error.message;
+      console.error(`resnet-node ${name}: ${message}`);
       return error.code === 'RN_INVALID_ARGUMENT' ? 2 : 1;
     }
     throw error;

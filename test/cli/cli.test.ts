@@ -51,7 +51,10 @@ describe('resnet-node CLI', () => {
     expect(unknown.err).toMatch(/unknown option '--lr' \(did you mean --LR\?\)/);
     const bad = await run(['train', '--batchSize', 'many']);
     expect(bad.code).toBe(2);
-    expect(bad.err).toContain("--batchSize but received 'many'");
+    expect(bad.err).toMatch(/^resnet-node train: Expected an integer.* for --batchSize but received 'many'/); // the command named once
+    const prefetch = await run(['train', '--prefetch', '0']);
+    expect(prefetch.code).toBe(2);
+    expect(prefetch.err).toContain("Expected an integer ≥ 1 for --prefetch but received '0'");
     const choice = await run(['train', '--optimizer', 'lbfgs']);
     expect(choice.err).toContain('sgd|rmsprop|adadelta|adagrad|adam|adamw');
     const command = await run(['trian']);
