@@ -32,7 +32,7 @@ done
 if ((dry_run)); then
   device=cpu parity_specs=(resnet20:4:0.05) bench_specs=(resnet20:8) bench_steps=2
 else
-  device=cuda:0 parity_specs=(resnet20:32:0.05 resnet50:32:0.001) bench_specs=(resnet50:32 resnet50:128 resnet20:128 resnet110:128)
+  device=cuda:0 parity_specs=(resnet20:32:0.05 resnet50:32:0.001:zeroGamma) bench_specs=(resnet50:32 resnet50:128 resnet20:128 resnet110:128)
   bench_steps=20
 fi
 # --bench-only=resnet110:128,resnet50:128: the build, (a) and (c) for these rows alone (a quick re-measure).
@@ -121,9 +121,9 @@ timeout 90 "$rn_node" "$kit/js/scripts/gpu/nccl.js" --device "$device" | tee "$o
 step "(b) 3 training steps against PyTorch (TF32 off)"
 : > "$out/parity.jsonl"
 for spec in "${parity_specs[@]}"; do
-  IFS=: read -r model batch lr <<< "$spec"
+  IFS=: read -r model batch lr init <<< "$spec"  # init zeroGamma: blocks start as identities (train.ts parity)
   dir=/tmp/rn-parity-$model
-  if NVIDIA_TF32_OVERRIDE=0 timeout 120 "$rn_node" "$kit/js/scripts/gpu/train.js" parity --model "$model" --batch "$batch" --lr "$lr" --steps 3 --dir "$dir" --device "$device"; then
+  if NVIDIA_TF32_OVERRIDE=0 timeout 120 "$rn_node" "$kit/js/scripts/gpu/train.js" parity --model "$model" --batch "$batch" --lr "$lr" --steps 3 --dir "$dir" --device "$device" ${init:+--$init}; then
     NVIDIA_TF32_OVERRIDE=0 timeout 120 "$python" scripts/gpu/torch_check.py parity --dir "$dir" --device "$device" | tee -a "$out/parity.jsonl" || failed+=("parity $model (PyTorch)")
   else
     failed+=("parity $model (ours)")

@@ -4,7 +4,7 @@
 //           scripts/gpu/torch_check.py to replay in PyTorch.
 //   bench:  img/s (median step after warm-up; each step copies its batch from host memory) and the caching
 //           allocator's peak bytes, printed as one JSON line. One model per process, so the peaks are its own.
-// Usage: node train.js parity --model resnet20 --batch 16 --steps 3 --lr 0.05 --dir DIR
+// Usage: node train.js parity --model resnet20 --batch 16 --steps 3 --lr 0.05 --dir DIR [--zeroGamma]
 //        node train.js bench --model resnet50 --batch 32 --steps 20 [--profile FILE] [--workspace 4GiB]
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,6 +27,7 @@ interface Options {
   device: string;
   profile?: string;
   workspace?: string;
+  zeroGamma: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -46,14 +47,15 @@ function parseArgs(argv: string[]): Options {
     device: get('device', 'cuda:0'),
     profile: argv.includes('--profile') ? get('profile', '') : undefined,
     workspace: argv.includes('--workspace') ? get('workspace', '') : undefined,
+    zeroGamma: argv.includes('--zeroGamma'),
   };
 }
 
 /** fb.resnet.torch's models: CIFAR depths 6n+2 on 32×32, ImageNet depths on 224×224 (torch_train.py's twins). */
-function build(name: string) {
+function build(name: string, zeroInitLastBN = false) {
   const depth = Number(name.replace('resnet', ''));
   const imagenet = [18, 34, 50, 101, 152, 200].includes(depth);
-  const module = resnet({ depth, dataset: imagenet ? 'imagenet' : 'cifar10' });
+  const module = resnet({ depth, dataset: imagenet ? 'imagenet' : 'cifar10', zeroInitLastBN });
   return { module, side: imagenet ? 224 : 32, classes: imagenet ? 1000 : 10 };
 }
 
@@ -82,7 +84,9 @@ function asTensor(value: InitialValue, shape: readonly number[]): SafetensorsTen
 async function parity(o: Options): Promise<void> {
   // The CPU reference (check.sh --dry-run) without Winograd, whose float32 error deep gradients amplify.
   if (o.device.startsWith('cpu')) native().setSetting('cpu_conv', 'direct');
-  const { module, side, classes } = build(o.model);
+  // --zeroGamma: each block's last BN starts at γ = 0 (blocks start as identities), which keeps a deep network's
+  // first steps well-conditioned enough for float32 runs to be compared at all (PyTorch gets the same state).
+  const { module, side, classes } = build(o.model, o.zeroGamma);
   const shapes = new Map<string, readonly number[]>();
   for (const p of module.namedParameters()) shapes.set(p.name, p.shape);
   for (const b of module.namedBuffers()) shapes.set(b.name, b.shape);
