@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "../core/kernel.h"
+#include "../ops/logits_labels.h"
 
 namespace rn::cpu {
 namespace {
@@ -13,18 +14,12 @@ void checkLabels(const std::string& op, const char* rowsName, const int32_t* lab
   for (int64_t i = 0; i < n; ++i) {
     if (labels[i] < 0 || labels[i] >= k) {
       RN_THROW(code::kInvalidArgument, op,
-               "label " + std::to_string(labels[i]) + " at index " + std::to_string(i) + " is outside [0, " +
-                   std::to_string(k) + ") for " + rowsName + " of shape [" + std::to_string(n) + "," + std::to_string(k) + "]");
+               ops::labelOutsideMessage(labels[i], i, k, rowsName, n));
     }
   }
 }
 
-void expectLogitsAndLabels(const KernelContext& ctx, const std::string& what) {
-  ctx.expectDtype(ctx.inputs[0], DType::F32, what);
-  ctx.expectRank(ctx.inputs[0], 2, what);
-  ctx.expectDtype(ctx.inputs[1], DType::I32, "labels");
-  ctx.expectShape(ctx.inputs[1], {ctx.inputs[0].shape[0]}, "labels");
-}
+using ops::expectLogitsAndLabels;
 
 // Inputs (logits [N,K], labels int32 [N]); outputs (loss [1], losses [N], probs [N,K]).
 class SoftmaxCrossEntropyForward : public Kernel {

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "../core/kernel.h"
+#include "../ops/logits_labels.h"
 
 namespace rn::cpu {
 namespace {
@@ -56,18 +57,7 @@ class TopkCorrect : public Kernel {
 };
 
 std::unique_ptr<Kernel> makeTopkCorrect(const KernelContext& ctx) {
-  ctx.expectArity(2, 1);
-  ctx.expectDtype(ctx.inputs[0], DType::F32, "logits");
-  ctx.expectRank(ctx.inputs[0], 2, "logits");
-  ctx.expectDtype(ctx.inputs[1], DType::I32, "labels");
-  ctx.expectShape(ctx.inputs[1], {ctx.inputs[0].shape[0]}, "labels");
-  std::vector<int64_t> ks = ctx.attrs.getInts(ctx.op, "ks", {1, 5});
-  if (ks.empty()) ctx.fail(code::kInvalidArgument, "attribute 'ks' must list at least one k");
-  for (int64_t k : ks) {
-    if (k < 1) ctx.fail(code::kInvalidArgument, "attribute 'ks' must hold integers >= 1 but holds " + std::to_string(k));
-  }
-  ctx.expectDtype(ctx.outputs[0], DType::I32, "output");
-  ctx.expectShape(ctx.outputs[0], {static_cast<int64_t>(ks.size())}, "output");
+  std::vector<int64_t> ks = ops::checkTopkCorrect(ctx);
   return std::make_unique<TopkCorrect>(ctx.op, std::move(ks));
 }
 

@@ -5,6 +5,7 @@
 #include <climits>
 
 #include "../core/kernel.h"
+#include "../ops/logits_labels.h"
 #include "common.h"
 #include "kernels.h"
 
@@ -82,16 +83,10 @@ void checkLabels(const std::string& op, const char* rowsName, const DataReport& 
   int32_t label = 0;
   RN_CUDA(op, cudaMemcpy(&label, labels + bad, sizeof label, cudaMemcpyDeviceToHost));
   RN_THROW(code::kInvalidArgument, op,
-           "label " + std::to_string(label) + " at index " + std::to_string(bad) + " is outside [0, " +
-               std::to_string(k) + ") for " + rowsName + " of shape [" + std::to_string(n) + "," + std::to_string(k) + "]");
+           ops::labelOutsideMessage(label, static_cast<int64_t>(bad), k, rowsName, n));
 }
 
-void expectLogitsAndLabels(const KernelContext& ctx, const std::string& what) {
-  ctx.expectDtype(ctx.inputs[0], DType::F32, what);
-  ctx.expectRank(ctx.inputs[0], 2, what);
-  ctx.expectDtype(ctx.inputs[1], DType::I32, "labels");
-  ctx.expectShape(ctx.inputs[1], {ctx.inputs[0].shape[0]}, "labels");
-}
+using ops::expectLogitsAndLabels;
 
 // Inputs (logits [N,K], labels int32 [N]); outputs (loss [1], losses [N], probs [N,K]).
 class SoftmaxCrossEntropyForward : public Kernel {
