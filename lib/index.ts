@@ -10,6 +10,7 @@ export { attachProgress, type ProgressMode } from './train/progress.js';
 export { loadWeights } from './train/checkpoint.js';
 export { ProcessGroup, type ProcessGroupOptions, type LaunchEnv, launchEnv, collectiveTimeout } from './parallel/process-group.js';
 export { Tensor, type DType, type TensorOptions } from './runtime/tensor.js';
+export { type Layout } from './runtime/layout.js';
 export { Device, cpu } from './runtime/device.js';
 export { Program } from './runtime/program.js';
 export { ResnetError, type ErrorCode } from './runtime/errors.js';

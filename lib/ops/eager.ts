@@ -1,20 +1,44 @@
 // The eager functional API's one execution path: a one-op Program, cached by op, attributes and shapes.
 import type { Device } from '../runtime/device.js';
+import { type Layout, blockable } from '../runtime/layout.js';
 import { ResnetError, expected, formatShape } from '../runtime/errors.js';
-import type { AttrValue, ValueSpec } from '../runtime/native.js';
+import { type AttrValue, type ValueSpec, native } from '../runtime/native.js';
 import { Program } from '../runtime/program.js';
 import { type DType, Tensor } from '../runtime/tensor.js';
 
 export type Attrs = Record<string, AttrValue | undefined>;
 
-/** A fresh output the op allocates, or an existing tensor it writes (in place when it is also an input). */
-export type OutputSpec = { shape: readonly number[]; dtype?: DType } | Tensor;
+/**
+ * A fresh output the op allocates, or an existing tensor it writes (in place when it is also an input). A fresh
+ * output without a layout is blocked (nChw16c) when the op's kernel takes that layout, an input of rank 4 is
+ * blocked and the output can be ([N, C, H, W] with C % 16 == 0; not a weight gradient); otherwise nchw.
+ */
+export type OutputSpec = { shape: readonly number[]; dtype?: DType; layout?: Layout } | Tensor;
+
+const anyLayoutOps = new Map<string, ReadonlySet<string>>();
+
+/** Ops whose kernels on this device's backend take blocked (nChw16c) operands, as the addon registers them. */
+export function anyLayoutOpsOf(device: Device): ReadonlySet<string> {
+  let ops = anyLayoutOps.get(device.kind);
+  if (!ops) {
+    ops = new Set(native().kernelNames(device.kind, true));
+    anyLayoutOps.set(device.kind, ops);
+  }
+  return ops;
+}
+
+function freshLayout(op: string, device: Device, inputs: readonly Tensor[], out: { shape: readonly number[]; dtype?: DType; layout?: Layout }): Layout {
+  if (out.layout) return out.layout;
+  if (op === 'conv2d_backward_weights' || !blockable(out.shape, out.dtype ?? 'float32')) return 'nchw';
+  if (!inputs.some((t) => t.rank === 4 && t.layout === 'nChw16c')) return 'nchw';
+  return anyLayoutOpsOf(device).has(op) ? 'nChw16c' : 'nchw';
+}
 
 const CACHE_LIMIT = 512;
 const cache = new Map<string, Program>();
 
-function signature(t: { shape: readonly number[]; dtype: string }): string {
-  return `${t.dtype}${formatShape(t.shape)}`;
+function signature(t: { shape: readonly number[]; dtype: string; layout?: Layout }): string {
+  return `${t.dtype}${formatShape(t.shape)}${t.layout === 'nChw16c' ? ' nChw16c' : ''}`;
 }
 
 function cached(key: string, make: () => Program): Program {
@@ -87,7 +111,7 @@ export async function runOp(
       }
       results.push(out);
     } else {
-      const t = Tensor.empty(out.shape, { dtype: out.dtype ?? 'float32', device });
+      const t = Tensor.empty(out.shape, { dtype: out.dtype ?? 'float32', device, layout: freshLayout(op, device, inputs, out) });
       fresh.push(t);
       outputIds.push(bound.length);
       bound.push(t);
@@ -98,7 +122,7 @@ export async function runOp(
   const key = [op, device.name, JSON.stringify(attrs), bound.map(signature).join(';'), aliasKey.join(',')].join('|');
   try {
     const program = cached(key, () => {
-      const values: ValueSpec[] = bound.map((t) => ({ shape: t.shape, dtype: t.dtype }));
+      const values: ValueSpec[] = bound.map((t) => ({ shape: t.shape, dtype: t.dtype, ...(t.layout === 'nchw' ? {} : { layout: t.layout }) }));
       return new Program(device, {
         values,
         ops: [{ op, inputs: inputs.map((_, i) => i), outputs: outputIds, attrs }],

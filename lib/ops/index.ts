@@ -11,4 +11,5 @@ export * from './shortcut.js';
 export * from './dropout.js';
 export * from './optim.js';
 export * from './normalize.js';
+export { toLayout } from './layout.js';
 export { runOp, clearEagerCache, eagerCacheSize } from './eager.js';

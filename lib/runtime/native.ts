@@ -36,6 +36,8 @@ export interface ValueSpec {
    */
   offset?: number;
   viewOf?: number;
+  /** Memory layout (default 'nchw'); 'nChw16c' only for float32 [N, C, H, W] with C % 16 == 0, on ops that take it. */
+  layout?: 'nchw' | 'nChw16c';
 }
 
 export interface OpSpec {
@@ -88,9 +90,11 @@ export interface NativeAddon {
     dtype: NativeDType,
     shape: readonly number[],
     init?: ArrayBufferView | 'zeros',
+    layout?: 'nChw16c',
   ): NativeTensorHandle;
   createProgram(device: string, spec: ProgramSpec): NativeProgramHandle;
-  kernelNames(backend: string): string[];
+  /** Ops with a kernel on `backend`; with anyLayout, only those whose kernels take nChw16c operands. */
+  kernelNames(backend: string, anyLayout?: boolean): string[];
   cpuInfo(): CpuInfo;
   setNumThreads(n: number): number;
   /** Times every kernel of every program run from now on (synchronising around each: slower). */

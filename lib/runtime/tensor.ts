@@ -1,6 +1,7 @@
 // Tensor: a handle to device memory with shape, dtype and device; data moves in and out asynchronously.
 import { Device, cpu, requireAvailable } from './device.js';
 import { ResnetError, expected, formatShape } from './errors.js';
+import { type Layout, checkLayout, fromBlocked16, toBlocked16 } from './layout.js';
 import { type NativeDType, type NativeTensorHandle, native } from './native.js';
 
 export type DType = NativeDType;
@@ -77,19 +78,26 @@ export function checkShape(shape: readonly number[], what: string, op?: string):
 export interface TensorOptions {
   dtype?: DType;
   device?: string | Device;
+  /**
+   * How the data lies in device memory (default 'nchw'). 'nChw16c' (float32 [N, C, H, W], C a multiple of 16) is
+   * the CPU backend's fast layout; host data in and out (fromArray, toArray, write) stays row-major NCHW either way.
+   */
+  layout?: Layout;
 }
 
 export class Tensor {
   readonly shape: readonly number[];
   readonly dtype: DType;
   readonly device: Device;
+  readonly layout: Layout;
   #handle: NativeTensorHandle | undefined;
 
-  private constructor(handle: NativeTensorHandle, shape: readonly number[], dtype: DType, device: Device) {
+  private constructor(handle: NativeTensorHandle, shape: readonly number[], dtype: DType, device: Device, layout: Layout) {
     this.#handle = handle;
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
     this.device = device;
+    this.layout = layout;
   }
 
   private static create(
@@ -102,8 +110,10 @@ export class Tensor {
     const device = Device.from(options.device ?? cpu);
     requireAvailable(device);
     const checked = checkShape(shape, 'shape', 'Tensor');
-    const handle = native().createTensor(device.name, dtype, checked, init);
-    return new Tensor(handle, checked, dtype, device);
+    const layout = checkLayout(options.layout ?? 'nchw', checked, dtype, 'Tensor');
+    if (layout === 'nChw16c' && init instanceof Float32Array) init = toBlocked16(init, checked);
+    const handle = native().createTensor(device.name, dtype, checked, init, layout === 'nchw' ? undefined : layout);
+    return new Tensor(handle, checked, dtype, device, layout);
   }
 
   /** Copies `data` (row-major) into a new tensor of `shape`. */
@@ -154,9 +164,10 @@ export class Tensor {
     return this.#handle!;
   }
 
-  /** The contents, read after every op queued before this call. */
+  /** The contents (row-major NCHW whatever the layout), read after every op queued before this call. */
   async toArray(): Promise<AnyTypedArray> {
-    return typedArrayOf(this.dtype, await this.handle.read());
+    const data = typedArrayOf(this.dtype, await this.handle.read());
+    return this.layout === 'nChw16c' ? fromBlocked16(data as Float32Array, this.shape) : data;
   }
 
   /** Overwrites the contents, in order with queued ops. */
@@ -165,7 +176,7 @@ export class Tensor {
     if (typed.length !== this.size) {
       throw expected('RN_SHAPE_MISMATCH', 'Tensor.write', 'data', `${this.size} elements`, `${typed.length}`);
     }
-    await this.handle.write(typed);
+    await this.handle.write(this.layout === 'nChw16c' ? toBlocked16(typed as Float32Array, this.shape) : typed);
   }
 
   dispose(): void {
@@ -174,6 +185,7 @@ export class Tensor {
   }
 
   toString(): string {
-    return `Tensor(${this.dtype}${formatShape(this.shape)}, ${this.device.name})`;
+    const layout = this.layout === 'nchw' ? '' : `, ${this.layout}`;
+    return `Tensor(${this.dtype}${formatShape(this.shape)}, ${this.device.name}${layout})`;
   }
 }

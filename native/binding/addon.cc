@@ -36,7 +36,7 @@ std::string readString(Napi::Env env, Napi::Value value, const std::string& what
   return value.As<Napi::String>().Utf8Value();
 }
 
-// createTensor(device, dtype, shape, init?: TypedArray | 'zeros')
+// createTensor(device, dtype, shape, init?: TypedArray | 'zeros', layout?: 'nchw' | 'nChw16c')
 Napi::Value createTensor(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&]() -> Napi::Value {
@@ -44,6 +44,12 @@ Napi::Value createTensor(const Napi::CallbackInfo& info) {
     Tensor t;
     t.dtype = parseDType(readString(env, info[1], "dtype"));
     t.shape = readShape(env, info[2], "shape");
+    if (info.Length() > 4 && !info[4].IsUndefined()) {
+      t.layout = parseLayout(readString(env, info[4], "layout"));
+      RN_CHECK(layoutFits(t.layout, t.shape, t.dtype), code::kInvalidArgument, "",
+               std::string("layout nChw16c needs a float32 [N, C, H, W] with C a multiple of 16 but received ") +
+                   dtypeName(t.dtype) + shapeString(t.shape));
+    }
     t.storage = std::make_shared<Storage>(&device, t.bytes());
     if (info.Length() > 3 && info[3].IsTypedArray()) {
       Napi::TypedArray source = info[3].As<Napi::TypedArray>();
@@ -115,6 +121,7 @@ ProgramSpec readSpec(Napi::Env env, Napi::Object spec) {
     if (present("viewOf")) value.viewOf = v.Get("viewOf").As<Napi::Number>().Int32Value();
     value.external = !present("offset") || value.viewOf >= 0;
     if (present("offset")) value.arenaOffset = static_cast<size_t>(v.Get("offset").As<Napi::Number>().Int64Value());
+    if (present("layout")) value.layout = parseLayout(readString(env, v.Get("layout"), "value layout"));
     out.values.push_back(std::move(value));
   }
   Napi::Array ops = spec.Get("ops").As<Napi::Array>();
@@ -153,9 +160,15 @@ Napi::Value createProgram(const Napi::CallbackInfo& info) {
   });
 }
 
+// kernelNames(backend, anyLayout?): every op with a kernel, or (anyLayout) those whose kernels take nChw16c operands.
 Napi::Value kernelNames(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  auto names = KernelRegistry::of(readString(env, info[0], "backend")).names();
+  const KernelRegistry& registry = KernelRegistry::of(readString(env, info[0], "backend"));
+  std::vector<std::string> names;
+  const bool anyLayout = info.Length() > 1 && info[1].ToBoolean().Value();
+  for (const std::string& name : registry.names()) {
+    if (!anyLayout || registry.takesAnyLayout(name)) names.push_back(name);
+  }
   Napi::Array out = Napi::Array::New(env, names.size());
   for (size_t i = 0; i < names.size(); ++i) out.Set(i, names[i]);
   return out;

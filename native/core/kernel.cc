@@ -8,7 +8,15 @@ KernelRegistry& KernelRegistry::of(const std::string& backend) {
   return (*registries)[backend];
 }
 
-void KernelRegistry::add(const std::string& op, KernelFactory factory) { factories_[op] = factory; }
+void KernelRegistry::add(const std::string& op, KernelFactory factory, bool anyLayout) {
+  factories_[op] = factory;
+  anyLayout_[op] = anyLayout;
+}
+
+bool KernelRegistry::takesAnyLayout(const std::string& op) const {
+  auto it = anyLayout_.find(op);
+  return it != anyLayout_.end() && it->second;
+}
 
 KernelFactory KernelRegistry::find(const std::string& op) const {
   auto it = factories_.find(op);
@@ -26,6 +34,7 @@ static std::string describeValues(const std::vector<ValueInfo>& values) {
   for (size_t i = 0; i < values.size(); ++i) {
     if (i) s += ", ";
     s += std::string(dtypeName(values[i].dtype)) + shapeString(values[i].shape);
+    if (values[i].layout != Layout::Plain) s += std::string(" ") + layoutName(values[i].layout);
   }
   return s.empty() ? "none" : s;
 }

@@ -16,6 +16,7 @@ class Device;
 struct ValueInfo {
   Shape shape;
   DType dtype = DType::F32;
+  Layout layout = Layout::Plain;
 };
 
 // What a factory sees when a program is instantiated: shapes, dtypes and attributes.
@@ -53,12 +54,16 @@ using KernelFactory = std::unique_ptr<Kernel> (*)(const KernelContext&);
 class KernelRegistry {
  public:
   static KernelRegistry& of(const std::string& backend);
-  void add(const std::string& op, KernelFactory factory);
+  // `anyLayout`: the kernel reads each operand's ValueInfo::layout and takes blocked ones; otherwise a program
+  // that gives it a blocked operand is refused before the factory runs.
+  void add(const std::string& op, KernelFactory factory, bool anyLayout = false);
   KernelFactory find(const std::string& op) const;
+  bool takesAnyLayout(const std::string& op) const;
   std::vector<std::string> names() const;
 
  private:
   std::map<std::string, KernelFactory> factories_;
+  std::map<std::string, bool> anyLayout_;
 };
 
 }  // namespace rn
@@ -68,3 +73,7 @@ class KernelRegistry {
 // RN_REGISTER_KERNEL("cpu", "relu_forward", makeReluForward);
 #define RN_REGISTER_KERNEL(backend, op, factory) \
   static const bool RN_CONCAT(rnKernelRegistered_, __COUNTER__) = (::rn::KernelRegistry::of(backend).add(op, factory), true)
+// A kernel that takes blocked (nChw16c) operands as well as plain ones.
+#define RN_REGISTER_KERNEL_ANY_LAYOUT(backend, op, factory) \
+  static const bool RN_CONCAT(rnKernelRegistered_, __COUNTER__) = \
+      (::rn::KernelRegistry::of(backend).add(op, factory, true), true)

@@ -43,6 +43,9 @@ Program::Program(Device& device, ProgramSpec spec) : device_(device), spec_(std:
     for (auto d : value.shape) {
       RN_CHECK(d >= 0, code::kInvalidArgument, "", "negative dimension in value shape " + shapeString(value.shape));
     }
+    RN_CHECK(layoutFits(value.layout, value.shape, value.dtype), code::kInvalidArgument, "",
+             std::string("value ") + std::to_string(id) + " is " + dtypeName(value.dtype) + shapeString(value.shape) +
+                 ": layout " + layoutName(value.layout) + " needs a float32 [N, C, H, W] with C a multiple of 16");
     const size_t bytes = static_cast<size_t>(numel(value.shape)) * dtypeSize(value.dtype);
     if (value.viewOf >= 0) {
       RN_CHECK(value.viewOf < id, code::kInvalidArgument, "",
@@ -65,6 +68,15 @@ Program::Program(Device& device, ProgramSpec spec) : device_(device), spec_(std:
              "no kernel for this op on backend '" + device_.backend() + "'");
     for (int id : op.inputs) RN_CHECK(id >= 0 && id < nValues, code::kInvalidArgument, op.op, "input id out of range");
     for (int id : op.outputs) RN_CHECK(id >= 0 && id < nValues, code::kInvalidArgument, op.op, "output id out of range");
+    if (registry.takesAnyLayout(op.op)) continue;
+    for (const auto* ids : {&op.inputs, &op.outputs}) {
+      for (int id : *ids) {
+        RN_CHECK(spec_.values[id].layout == Layout::Plain, code::kInvalidArgument, op.op,
+                 std::string("takes only nchw tensors on backend '") + device_.backend() + "' but value " +
+                     std::to_string(id) + " " + shapeString(spec_.values[id].shape) + " is " +
+                     layoutName(spec_.values[id].layout));
+      }
+    }
   }
   std::vector<bool> seen(nValues, false);
   for (int id : spec_.externals) {
@@ -86,6 +98,7 @@ void Program::instantiate() {
   for (size_t i = 0; i < spec_.values.size(); ++i) {
     refs_[i].shape = &spec_.values[i].shape;
     refs_[i].dtype = spec_.values[i].dtype;
+    refs_[i].layout = spec_.values[i].layout;
   }
   if (spec_.arenaBytes > 0) {
     arena_ = std::make_shared<Storage>(&device_, spec_.arenaBytes);
@@ -97,8 +110,8 @@ void Program::instantiate() {
   kernels_.clear();
   for (const auto& op : spec_.ops) {
     KernelContext ctx{op.op, op.attrs, {}, {}, device_};
-    for (int id : op.inputs) ctx.inputs.push_back({spec_.values[id].shape, spec_.values[id].dtype});
-    for (int id : op.outputs) ctx.outputs.push_back({spec_.values[id].shape, spec_.values[id].dtype});
+    for (int id : op.inputs) ctx.inputs.push_back({spec_.values[id].shape, spec_.values[id].dtype, spec_.values[id].layout});
+    for (int id : op.outputs) ctx.outputs.push_back({spec_.values[id].shape, spec_.values[id].dtype, spec_.values[id].layout});
     kernels_.push_back(registry.find(op.op)(ctx));
     op.attrs.checkAllUsed(op.op);
   }
@@ -120,6 +133,9 @@ void Program::run(const std::vector<Tensor>& externals) {
     RN_CHECK(t.shape == value.shape && t.dtype == value.dtype, code::kShapeMismatch, "",
              "bound tensor " + std::to_string(i) + " is " + dtypeName(t.dtype) + shapeString(t.shape) +
                  " but the program expects " + dtypeName(value.dtype) + shapeString(value.shape));
+    RN_CHECK(t.layout == value.layout, code::kInvalidArgument, "",
+             "bound tensor " + std::to_string(i) + " " + shapeString(t.shape) + " is " + layoutName(t.layout) +
+                 " but the program expects " + layoutName(value.layout));
     refs_[spec_.externals[i]].ptr = t.data();
   }
   // Views follow their bases, which come earlier in the value list.

@@ -19,6 +19,7 @@ struct ValueSpec {
   bool external = true;     // bound per run; otherwise a slice of the arena or a view of another value
   size_t arenaOffset = 0;   // bytes into the arena, or into `viewOf` for a view
   int viewOf = -1;          // a view shares the memory of an earlier value (flat parameters, reshapes)
+  Layout layout = Layout::Plain;
 };
 
 struct OpSpec {

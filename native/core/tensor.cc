@@ -40,6 +40,19 @@ DType parseDType(const std::string& name) {
   RN_THROW(code::kInvalidArgument, "", "unknown dtype '" + name + "'");
 }
 
+const char* layoutName(Layout layout) { return layout == Layout::Blocked16 ? "nChw16c" : "nchw"; }
+
+Layout parseLayout(const std::string& name) {
+  if (name == "nchw") return Layout::Plain;
+  if (name == "nChw16c") return Layout::Blocked16;
+  RN_THROW(code::kInvalidArgument, "", "Expected nchw or nChw16c for layout but received '" + name + "'");
+}
+
+bool layoutFits(Layout layout, const std::vector<int64_t>& shape, DType dtype) {
+  if (layout == Layout::Plain) return true;
+  return shape.size() == 4 && dtype == DType::F32 && shape[1] % 16 == 0;
+}
+
 int64_t numel(const Shape& shape) {
   int64_t n = 1;
   for (auto d : shape) n *= d;

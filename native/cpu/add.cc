@@ -45,8 +45,8 @@ std::unique_ptr<Kernel> makeAccumulate(const KernelContext& ctx) {
   return std::make_unique<Accumulate>();
 }
 
-RN_REGISTER_KERNEL("cpu", "add", makeAdd);
-RN_REGISTER_KERNEL("cpu", "accumulate", makeAccumulate);
+RN_REGISTER_KERNEL_ANY_LAYOUT("cpu", "add", makeAdd);
+RN_REGISTER_KERNEL_ANY_LAYOUT("cpu", "accumulate", makeAccumulate);
 
 }  // namespace
 }  // namespace rn::cpu

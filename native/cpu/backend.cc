@@ -176,6 +176,12 @@ int setDeviceThreads(Device& device, int n) {
   return cpuDevice->threads();
 }
 
+dnnl::memory::desc layoutDesc(const Shape& shape, Layout layout) {
+  if (layout == Layout::Plain) return plainDesc(shape);
+  return {dnnl::memory::dims(shape.begin(), shape.end()), dnnl::memory::data_type::f32,
+          dnnl::memory::format_tag::nChw16c};
+}
+
 dnnl::memory::desc plainDesc(const Shape& shape, dnnl::memory::data_type type) {
   using tag = dnnl::memory::format_tag;
   dnnl::memory::dims dims(shape.begin(), shape.end());

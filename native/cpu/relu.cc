@@ -45,8 +45,8 @@ std::unique_ptr<Kernel> makeReluBackward(const KernelContext& ctx) {
   return std::make_unique<ReluBackward>();
 }
 
-RN_REGISTER_KERNEL("cpu", "relu_forward", makeReluForward);
-RN_REGISTER_KERNEL("cpu", "relu_backward", makeReluBackward);
+RN_REGISTER_KERNEL_ANY_LAYOUT("cpu", "relu_forward", makeReluForward);
+RN_REGISTER_KERNEL_ANY_LAYOUT("cpu", "relu_backward", makeReluBackward);
 
 }  // namespace
 }  // namespace rn::cpu
