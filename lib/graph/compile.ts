@@ -4,6 +4,7 @@ import { ResnetError } from '../runtime/errors.js';
 import type { AttrValue, ProgramSpec, ValueSpec } from '../runtime/native.js';
 import type { IRGraph, IRValue } from './ir.js';
 import { valueBytes } from './ir.js';
+import { assignLayouts } from './layout.js';
 import { planArena } from './planner.js';
 
 /** Where each parameter (and BN buffer) lives in the flat tensors, by state-dict name. */
@@ -63,6 +64,11 @@ export interface CompileOptions {
    * 'replica_weight' input) between the backward pass and the update, so every replica applies the same one.
    */
   allreduceGroup?: number;
+  /**
+   * Ops whose kernels take blocked (nChw16c) activations (`native().kernelNames('cpu', true)`): when given, the
+   * layout pass (lib/graph/layout.ts) keeps activations blocked between them. Omit for nchw everywhere (CUDA).
+   */
+  blockedOps?: ReadonlySet<string>;
 }
 
 export interface MemoryReport {
@@ -83,6 +89,8 @@ export interface CompiledProgram {
   /** Shapes and dtypes of the bound tensors, in the same order. */
   bindingValues: { name: string; shape: number[]; dtype: IRValue['dtype'] }[];
   memory: MemoryReport;
+  /** Values kept blocked and reorders added by the layout pass (0 and 0 without `blockedOps`). */
+  layouts: { blocked: number; reorders: number };
 }
 
 const ALIGN = 64;
@@ -90,8 +98,11 @@ const ALIGN = 64;
 const IN_PLACE: Record<string, number[]> = { relu_forward: [0], relu_backward: [1], add: [0, 1] };
 
 /** Compiles a graph for one batch size. Training graphs carry 'grad' values and get the optimizer. */
-export function compileGraph(graph: IRGraph, options: CompileOptions): CompiledProgram {
+export function compileGraph(source: IRGraph, options: CompileOptions): CompiledProgram {
   const { layout } = options;
+  const assignment = options.blockedOps ? assignLayouts(source, options.blockedOps) : undefined;
+  const graph = assignment?.graph ?? source;
+  const layoutOf = (id: number) => (assignment?.blocked.has(id) ? { layout: 'nChw16c' as const } : {});
   const values = graph.values;
   const nodes = graph.nodes;
   const specValues: ValueSpec[] = [];
@@ -170,9 +181,9 @@ export function compileGraph(graph: IRGraph, options: CompileOptions): CompiledP
       if (!v.name) throw new ResnetError('RN_INVALID_ARGUMENT', `bound value ${v.id} has no name`, 'compile');
       bind(v.name, v.shape, v.dtype);
     } else if (root !== v.id) {
-      specValues.push({ shape: v.shape, dtype: v.dtype, viewOf: specId.get(root)!, offset: 0 });
+      specValues.push({ shape: v.shape, dtype: v.dtype, viewOf: specId.get(root)!, offset: 0, ...layoutOf(v.id) });
     } else {
-      specValues.push({ shape: v.shape, dtype: v.dtype, offset: 0 }); // offset filled by the plan
+      specValues.push({ shape: v.shape, dtype: v.dtype, offset: 0, ...layoutOf(v.id) }); // offset filled by the plan
       arenaRoots.push(v.id);
     }
     specId.set(v.id, specValues.length - 1);
@@ -240,6 +251,7 @@ export function compileGraph(graph: IRGraph, options: CompileOptions): CompiledP
     bindings,
     bindingValues,
     memory,
+    layouts: { blocked: assignment?.blocked.size ?? 0, reorders: assignment?.reorders ?? 0 },
   };
 }
 

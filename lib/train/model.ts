@@ -10,6 +10,7 @@ import { ResnetError, expected, formatShape } from '../runtime/errors.js';
 import { Program } from '../runtime/program.js';
 import { Tensor } from '../runtime/tensor.js';
 import { COLOR_MAP_SIZE, colorAffineU8 } from '../ops/normalize.js';
+import { anyLayoutOpsOf } from '../ops/eager.js';
 
 /**
  * An image-folder batch as bytes (FolderLoader output 'uint8'): crops before their colour steps and each crop's
@@ -46,6 +47,11 @@ export interface ModelRuntimeOptions {
   group?: number;
   /** With `group`: batch-norm statistics over every replica of the group (SyncBN) instead of this replica's batch. */
   syncBatchNorm?: boolean;
+  /**
+   * CPU activations' memory layout between ops: 'blocked' (default; nChw16c where the ops take it, see
+   * lib/graph/layout.ts) or 'nchw' (every value row-major, as on CUDA; slower). Ignored on other devices.
+   */
+  cpuLayout?: 'blocked' | 'nchw';
 }
 
 /** A replica's part in a data-parallel step (lib/parallel/data-parallel.ts). */
@@ -218,7 +224,13 @@ export class ModelRuntime {
 
   memory(batch: number): MemoryReport {
     const { optimizer, plan, group } = this.options;
-    return compileGraph(this.trainingGraph(batch), { layout: this.layout, optimizer, plan, allreduceGroup: group }).memory;
+    return compileGraph(this.trainingGraph(batch), { layout: this.layout, optimizer, plan, allreduceGroup: group, blockedOps: this.#blockedOps() }).memory;
+  }
+
+  /** The ops that take blocked activations here, or undefined for nchw everywhere. */
+  #blockedOps(): ReadonlySet<string> | undefined {
+    if (this.device.kind !== 'cpu' || this.options.cpuLayout === 'nchw') return undefined;
+    return anyLayoutOpsOf(this.device);
   }
 
   #entry(mode: 'train' | 'eval' | 'logits', batch: number): CompiledEntry {
@@ -231,6 +243,7 @@ export class ModelRuntime {
       optimizer: mode === 'train' ? this.options.optimizer : undefined,
       plan: this.options.plan,
       allreduceGroup: mode === 'train' ? this.options.group : undefined,
+      blockedOps: this.#blockedOps(),
     });
     const own = new Map<string, Tensor>();
     for (const b of compiled.bindingValues) {

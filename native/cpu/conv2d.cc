@@ -175,6 +175,7 @@ struct OperandSpec {
   Role role;
   int index;   // position in the kernel's inputs (…In) or outputs (…Out)
   Shape shape; // the whole tensor
+  Layout layout = Layout::Plain;  // the user's: an activation may be blocked (nChw16c), so no reorder is needed
 };
 
 // A user buffer in its dense layout and the primitive's view of it; `reorder` copies between the two
@@ -187,7 +188,10 @@ struct Binding {
   Binding(const memory::desc& userDesc, const memory::desc& innerDesc) : user(userDesc, engine(), DNNL_MEMORY_NONE) {
     inner = innerDesc == userDesc ? user : memory(innerDesc, engine());
   }
-  void makeReorder(bool in) { reorder = in ? dnnl::reorder(user, inner) : dnnl::reorder(inner, user); }
+  void makeReorder(bool in) {
+    if (inner.get() == user.get()) return;  // the user's layout is the primitive's (a blocked activation)
+    reorder = in ? dnnl::reorder(user, inner) : dnnl::reorder(inner, user);
+  }
   void reorderIn(dnnl::stream& s) {
     if (reorder) reorder->execute(s, user, inner);
   }
@@ -281,7 +285,7 @@ class Conv2d : public Kernel {
           if (spec.role == Role::BatchIn || spec.role == Role::BatchOut) {
             Shape slice = spec.shape;
             slice[0] = plan_.chunk;
-            lane.slices[s].emplace(plainDesc(slice), inner);
+            lane.slices[s].emplace(layoutDesc(slice, spec.layout), inner);
             lane.slices[s]->makeReorder(spec.role == Role::BatchIn);
           } else if (spec.role == Role::SummedOut) {
             if (&lane != &lanes_[0]) lane.sums[s] = memory(inner, engine());
@@ -384,14 +388,24 @@ class Conv2d : public Kernel {
   std::exception_ptr laneError_;
 };
 
+// Activations (x, y, dx, dy) may each be plain or blocked; weights, bias and their gradients are plain.
+void expectPlainWeights(const KernelContext& ctx, const std::vector<const ValueInfo*>& weights) {
+  for (const ValueInfo* w : weights) {
+    if (w->layout != Layout::Plain) {
+      ctx.fail(code::kInvalidArgument, "expected weights, bias and their gradients in layout nchw");
+    }
+  }
+}
+
 // Inputs (x, w[, b]) → y.
 std::unique_ptr<Kernel> makeConv2dForward(const KernelContext& ctx) {
   const ops::ConvSpec spec = ops::checkConv2dForward(ctx);
   const ConvGeometry g(spec.g);
   const bool bias = spec.bias;
-  std::vector<OperandSpec> specs{{DNNL_ARG_SRC, Role::BatchIn, 0, g.x},
+  expectPlainWeights(ctx, bias ? std::vector{&ctx.inputs[1], &ctx.inputs[2]} : std::vector{&ctx.inputs[1]});
+  std::vector<OperandSpec> specs{{DNNL_ARG_SRC, Role::BatchIn, 0, g.x, ctx.inputs[0].layout},
                                  {DNNL_ARG_WEIGHTS, Role::SharedIn, 1, g.w},
-                                 {DNNL_ARG_DST, Role::BatchOut, 0, g.y}};
+                                 {DNNL_ARG_DST, Role::BatchOut, 0, g.y, ctx.outputs[0].layout}};
   if (bias) specs.push_back({DNNL_ARG_BIAS, Role::SharedIn, 2, {g.w[0]}});
   return std::make_unique<Conv2d>(ctx.op, Direction::Forward, g, bias, std::move(specs));
 }
@@ -399,9 +413,10 @@ std::unique_ptr<Kernel> makeConv2dForward(const KernelContext& ctx) {
 // Inputs (dy, w) → dx; the geometry comes from dx's shape, and dy must match it.
 std::unique_ptr<Kernel> makeConv2dBackwardData(const KernelContext& ctx) {
   const ConvGeometry g(ops::checkConv2dBackwardData(ctx));
-  std::vector<OperandSpec> specs{{DNNL_ARG_DIFF_DST, Role::BatchIn, 0, g.y},
+  expectPlainWeights(ctx, {&ctx.inputs[1]});
+  std::vector<OperandSpec> specs{{DNNL_ARG_DIFF_DST, Role::BatchIn, 0, g.y, ctx.inputs[0].layout},
                                  {DNNL_ARG_WEIGHTS, Role::SharedIn, 1, g.w},
-                                 {DNNL_ARG_DIFF_SRC, Role::BatchOut, 0, g.x}};
+                                 {DNNL_ARG_DIFF_SRC, Role::BatchOut, 0, g.x, ctx.outputs[0].layout}};
   return std::make_unique<Conv2d>(ctx.op, Direction::BackwardData, g, false, std::move(specs));
 }
 
@@ -410,16 +425,19 @@ std::unique_ptr<Kernel> makeConv2dBackwardWeights(const KernelContext& ctx) {
   const ops::ConvSpec spec = ops::checkConv2dBackwardWeights(ctx);
   const ConvGeometry g(spec.g);
   const bool bias = spec.bias;
-  std::vector<OperandSpec> specs{{DNNL_ARG_SRC, Role::BatchIn, 0, g.x},
-                                 {DNNL_ARG_DIFF_DST, Role::BatchIn, 1, g.y},
+  std::vector<const ValueInfo*> weights;
+  for (const ValueInfo& out : ctx.outputs) weights.push_back(&out);
+  expectPlainWeights(ctx, weights);
+  std::vector<OperandSpec> specs{{DNNL_ARG_SRC, Role::BatchIn, 0, g.x, ctx.inputs[0].layout},
+                                 {DNNL_ARG_DIFF_DST, Role::BatchIn, 1, g.y, ctx.inputs[1].layout},
                                  {DNNL_ARG_DIFF_WEIGHTS, Role::SummedOut, 0, g.w}};
   if (bias) specs.push_back({DNNL_ARG_DIFF_BIAS, Role::SummedOut, 1, {g.w[0]}});
   return std::make_unique<Conv2d>(ctx.op, Direction::BackwardWeights, g, bias, std::move(specs));
 }
 
-RN_REGISTER_KERNEL("cpu", "conv2d_forward", makeConv2dForward);
-RN_REGISTER_KERNEL("cpu", "conv2d_backward_data", makeConv2dBackwardData);
-RN_REGISTER_KERNEL("cpu", "conv2d_backward_weights", makeConv2dBackwardWeights);
+RN_REGISTER_KERNEL_ANY_LAYOUT("cpu", "conv2d_forward", makeConv2dForward);
+RN_REGISTER_KERNEL_ANY_LAYOUT("cpu", "conv2d_backward_data", makeConv2dBackwardData);
+RN_REGISTER_KERNEL_ANY_LAYOUT("cpu", "conv2d_backward_weights", makeConv2dBackwardWeights);
 
 }  // namespace
 }  // namespace rn::cpu
