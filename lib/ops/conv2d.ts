@@ -2,7 +2,7 @@
 import { expected, formatShape } from '../runtime/errors.js';
 import type { Tensor } from '../runtime/tensor.js';
 import { runOp } from './eager.js';
-import { checkOptions, checkPair, checkTensor } from './validate.js';
+import { checkNchw, checkOptions, checkPair, checkTensor } from './validate.js';
 
 export type Pair = number | readonly [number, number];
 
@@ -88,7 +88,7 @@ export async function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions = {}):
   const op = 'conv2d';
   checkOptions(op, options, ['bias', ...GEOMETRY_KEYS]);
   checkTensor(op, 'x', x, 4);
-  checkTensor(op, 'w', w, 4);
+  checkNchw(op, 'w', checkTensor(op, 'w', w, 4));
   const inputs = [x, w];
   if (options.bias !== undefined) {
     const b = checkTensor(op, 'bias', options.bias, 1);
@@ -112,7 +112,7 @@ export async function conv2dBackwardData(
   const op = 'conv2dBackwardData';
   checkOptions(op, options, GEOMETRY_KEYS);
   checkTensor(op, 'dy', dy, 4);
-  checkTensor(op, 'w', w, 4);
+  checkNchw(op, 'w', checkTensor(op, 'w', w, 4));
   const outShape = conv2dOutputShape(inputShape, w.shape, options, op);
   checkGradient(op, dy, outShape, inputShape, w.shape);
   const [dx] = await runOp('conv2d_backward_data', [dy, w], [{ shape: inputShape }], attributes(op, options));

@@ -92,6 +92,13 @@ export async function runOp(
   attrs: Attrs = {},
 ): Promise<Tensor[]> {
   const device = commonDevice(op, inputs);
+  if (!anyLayoutOpsOf(device).has(op)) {
+    for (const [i, t] of [...inputs, ...outputs].entries()) {
+      if (t instanceof Tensor && t.layout !== 'nchw') {
+        throw expected('RN_INVALID_ARGUMENT', op, `${i < inputs.length ? `input ${i}` : `output ${i - inputs.length}`} (${signature(t)})`, 'layout nchw (this op takes no other on ' + device.kind + ')', `${t.layout} (convert with toLayout)`);
+      }
+    }
+  }
   const bound: Tensor[] = [...inputs];
   const outputIds: number[] = [];
   const fresh: Tensor[] = [];

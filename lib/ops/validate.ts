@@ -19,6 +19,12 @@ export function checkTensor(op: string, name: string, t: unknown, rank?: number,
   return t;
 }
 
+/** Weights and other non-activation operands are nchw (row-major) in every program. */
+export function checkNchw(op: string, name: string, t: Tensor): Tensor {
+  if (t.layout !== 'nchw') throw expected('RN_INVALID_ARGUMENT', op, `${name} (${describe(t)})`, 'layout nchw', `${t.layout} (convert with toLayout)`);
+  return t;
+}
+
 export function checkSameShape(op: string, names: readonly string[], tensors: readonly Tensor[]): void {
   const first = tensors[0];
   tensors.forEach((t, i) => {

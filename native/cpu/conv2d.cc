@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <exception>
 #include <optional>
 #include <unordered_map>
@@ -95,6 +96,10 @@ Plan choosePlan(const ConvGeometry& g, Direction dir, int threads) {
       chunk = next;
     }
   }
+  // Every chunk reads all the weights: past a megabyte they no longer stay in L2 from one chunk to the next,
+  // and the whole batch on every thread (oneDNN splits output channels) reads them once.
+  if (4 * numel(g.w) > kChunkBytes) chunk = n;
+  if (const char* force = std::getenv("RN_CONV_PLAN"); force && std::string(force) == "whole") chunk = n;
   const int64_t chunks = n / chunk;
   const bool balanced = chunks % threads == 0 || chunks >= 4 * threads;
   Plan plan{n, 1, useWinograd(g, dir)};
@@ -240,17 +245,16 @@ class Conv2d : public Kernel {
       } else {
         // One parallel region per run: waking the threads costs more than these single-threaded steps.
         // Every lane runs even when fewer threads are granted (or set since the plan was made).
+        // Weights are reordered in and gradients out by multi-threaded primitives, before and after the lanes.
+        reorderShared(stream());
 #pragma omp parallel num_threads(std::min(lanes, numThreads()))
         {
           const int thread = omp_get_thread_num(), threads = omp_get_num_threads();
-          if (thread == 0) guarded([&] { reorderShared(lanes_[0].stream); });
-#pragma omp barrier
           for (int l = thread; l < lanes; l += threads) runLane(l, a);
 #pragma omp barrier
           guarded([&] { sumLanes(thread, threads); });
-#pragma omp barrier
-          if (thread == 0) guarded([&] { reorderSums(lanes_[0].stream); });
         }
+        if (!laneError_) reorderSums(stream());
       }
       if (laneError_) std::rethrow_exception(std::exchange(laneError_, nullptr));
     });
@@ -293,15 +297,16 @@ class Conv2d : public Kernel {
           }
         }
       }
-      // Weights in and gradients out: whole tensors, reordered once per run.
-      whole_.resize(specs_.size());
-      for (size_t s = 0; s < specs_.size(); ++s) {
-        const OperandSpec& spec = specs_[s];
-        if (spec.role != Role::SharedIn && spec.role != Role::SummedOut) continue;
-        whole_[s].emplace(plainDesc(spec.shape), pd->query_md(dnnl::query::exec_arg_md, spec.arg));
-        whole_[s]->makeReorder(spec.role == Role::SharedIn);
-        if (spec.role == Role::SummedOut) lanes_[0].sums[s] = whole_[s]->inner;
-      }
+    }
+    // Weights in and gradients out: whole tensors, reordered once per run by primitives that use every thread
+    // (a 512x512x3x3 weight reorder takes 3.4 ms on one).
+    whole_.resize(specs_.size());
+    for (size_t s = 0; s < specs_.size(); ++s) {
+      const OperandSpec& spec = specs_[s];
+      if (spec.role != Role::SharedIn && spec.role != Role::SummedOut) continue;
+      whole_[s].emplace(plainDesc(spec.shape), pd->query_md(dnnl::query::exec_arg_md, spec.arg));
+      whole_[s]->makeReorder(spec.role == Role::SharedIn);
+      if (spec.role == Role::SummedOut) lanes_[0].sums[s] = whole_[s]->inner;
     }
   }
 

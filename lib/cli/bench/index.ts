@@ -6,6 +6,12 @@ const options = {
   json: { type: 'boolean', default: false, help: 'print one JSON line per row' },
   iterations: { type: 'integer', default: 10, min: 1, help: 'timed iterations per row (after warm-up)' },
   only: { type: 'string', default: '', help: 'run only rows whose name contains this text' },
+  layout: {
+    type: 'string',
+    default: 'blocked',
+    choices: ['blocked', 'nchw'],
+    help: "our CPU activations' layout (ops, train): blocked = nChw16c, as training programs keep them; nchw = row-major",
+  },
   help: { type: 'boolean', default: false, help: 'show this help' },
 } as const;
 
@@ -24,7 +30,15 @@ const suites: Record<string, { summary: string; load: () => Promise<BenchSuite> 
   },
 };
 
-export type BenchSuite = (options: { json: boolean; iterations?: number; only?: string }) => Promise<BenchRow[]>;
+export interface BenchOptions {
+  json: boolean;
+  iterations?: number;
+  only?: string;
+  /** Our CPU activations' memory layout (ops and train suites); default blocked. */
+  layout?: 'blocked' | 'nchw';
+}
+
+export type BenchSuite = (options: BenchOptions) => Promise<BenchRow[]>;
 
 export interface BenchRow {
   name: string;
@@ -48,7 +62,7 @@ export async function bench(argv: readonly string[]): Promise<number> {
     return opts.help ? 0 : 2;
   }
   const run = await suite.load();
-  const rows = await run({ json: opts.json, iterations: opts.iterations, only: opts.only || undefined });
+  const rows = await run({ json: opts.json, iterations: opts.iterations, only: opts.only || undefined, layout: opts.layout as 'blocked' | 'nchw' });
   printRows(rows, opts.json);
   return 0;
 }

@@ -1,7 +1,8 @@
 // `bench ops`: conv2d forward / backward-data / backward-weights and batch norm forward+backward at ResNet-50 and
 // CIFAR ResNet shapes, in GFLOP/s, against PyTorch CPU timed row by row in the same run
 // (scripts/bench/torch_ops.py, the faster of its channels_last and contiguous formats), so a busy machine slows
-// both sides of a ratio alike.
+// both sides of a ratio alike. Our activations (x, dy) are nChw16c, as CPU training programs keep them
+// (lib/graph/layout.ts), unless --layout nchw; weights are nchw (OIHW) either way.
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
@@ -11,7 +12,8 @@ import { batchNormBackward, batchNormTraining } from '../../ops/batchnorm.js';
 import { conv2d, conv2dBackwardData, conv2dBackwardWeights, conv2dOutputShape } from '../../ops/conv2d.js';
 import { native } from '../../runtime/native.js';
 import { Tensor } from '../../runtime/tensor.js';
-import type { BenchRow } from './index.js';
+import type { Layout } from '../../runtime/layout.js';
+import type { BenchOptions, BenchRow } from './index.js';
 import { ratio } from './report.js';
 
 type ConvOp = 'conv2d_forward' | 'conv2d_backward_data' | 'conv2d_backward_weights';
@@ -87,14 +89,14 @@ function flops(c: Case): number {
   return 2 * c.n * c.k * oh * ow * c.c * c.kernel * c.kernel;
 }
 
-function randomTensor(shape: readonly number[], seed: number): Tensor {
+function randomTensor(shape: readonly number[], seed: number, layout: Layout = 'nchw'): Tensor {
   const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
   let s = seed;
   for (let i = 0; i < data.length; i++) {
     s = (s * 1103515245 + 12345) % 2147483648;
     data[i] = s / 1073741824 - 1;
   }
-  return Tensor.fromArray(data, shape);
+  return Tensor.fromArray(data, shape, { layout });
 }
 
 /** One row's inputs and the call that is timed; the step resolves with its outputs, disposed by the caller. */
@@ -103,10 +105,10 @@ interface Prepared {
   inputs: Tensor[];
 }
 
-function prepareBatchNorm(c: BatchNormCase): Prepared {
+function prepareBatchNorm(c: BatchNormCase, layout: Layout): Prepared {
   const shape = [c.n, c.c, c.h, c.w];
-  const x = randomTensor(shape, 4);
-  const dy = randomTensor(shape, 5);
+  const x = randomTensor(shape, 4, layout);
+  const dy = randomTensor(shape, 5, layout);
   const gamma = randomTensor([c.c], 6);
   const beta = randomTensor([c.c], 7);
   const runningMean = Tensor.zeros([c.c]);
@@ -119,13 +121,13 @@ function prepareBatchNorm(c: BatchNormCase): Prepared {
   return { step, inputs: [x, dy, gamma, beta, runningMean, runningVar] };
 }
 
-function prepareConv(c: ConvCase): Prepared {
+function prepareConv(c: ConvCase, layout: Layout): Prepared {
   const geometry = { stride: c.stride, padding: c.padding };
   const xShape = [c.n, c.c, c.h, c.w];
   const wShape = [c.k, c.c, c.kernel, c.kernel];
-  const x = randomTensor(xShape, 1);
+  const x = randomTensor(xShape, 1, layout);
   const w = randomTensor(wShape, 2);
-  const dy = randomTensor(conv2dOutputShape(xShape, wShape, geometry), 3);
+  const dy = randomTensor(conv2dOutputShape(xShape, wShape, geometry), 3, layout);
   const steps: Record<ConvOp, () => Promise<Tensor[]>> = {
     conv2d_forward: async () => [await conv2d(x, w, geometry)],
     conv2d_backward_data: async () => [await conv2dBackwardData(dy, w, xShape, geometry)],
@@ -205,8 +207,8 @@ class TorchBaseline {
  * Times one row: warm-up runs (the first builds and caches our program), then `iterations` rounds of one run of
  * ours and one of PyTorch's per memory format, so that load from elsewhere falls on both; medians of each.
  */
-async function timeRow(c: Case, iterations: number, torch: TorchBaseline): Promise<BenchRow> {
-  const ours = c.op === 'batchnorm' ? prepareBatchNorm(c) : prepareConv(c);
+async function timeRow(c: Case, iterations: number, torch: TorchBaseline, layout: Layout): Promise<BenchRow> {
+  const ours = c.op === 'batchnorm' ? prepareBatchNorm(c, layout) : prepareConv(c, layout);
   const oursSeconds: number[] = [];
   const torchSeconds = new Map<string, number[]>();
   try {
@@ -227,7 +229,8 @@ async function timeRow(c: Case, iterations: number, torch: TorchBaseline): Promi
 }
 
 /** Times every row against PyTorch (the faster of its two memory formats) and returns the rows; the caller prints them. */
-export async function benchOps(options: { json: boolean; iterations?: number; only?: string }): Promise<BenchRow[]> {
+export async function benchOps(options: BenchOptions): Promise<BenchRow[]> {
+  const layout: Layout = options.layout === 'nchw' ? 'nchw' : 'nChw16c';
   const iterations = options.iterations ?? 10;
   const cases = allCases().filter((c) => !options.only || c.name.includes(options.only));
   const torch = new TorchBaseline(native().cpuInfo().threads);
@@ -235,7 +238,7 @@ export async function benchOps(options: { json: boolean; iterations?: number; on
   try {
     await torch.ready();
     for (const c of cases) {
-      const row = await timeRow(c, iterations, torch);
+      const row = await timeRow(c, iterations, torch, layout);
       rows.push(row);
       if (!options.json) console.error(`  ${row.name}: ${row.ours.toFixed(1)} vs ${row.baseline?.toFixed(1) ?? '—'} GFLOP/s`);
     }

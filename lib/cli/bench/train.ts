@@ -7,7 +7,7 @@ import { resnet } from '../../models/resnet.js';
 import { optimizerSpec } from '../../optim/optimizers.js';
 import { native } from '../../runtime/native.js';
 import { ModelRuntime } from '../../train/model.js';
-import type { BenchRow } from './index.js';
+import type { BenchOptions, BenchRow } from './index.js';
 import { ratio } from './report.js';
 
 interface TrainCase {
@@ -27,9 +27,9 @@ const CASES: readonly TrainCase[] = [
 ];
 
 /** Median images per second over `steps` training steps after two warm-up steps. */
-async function ours(c: TrainCase, steps: number): Promise<number> {
+async function ours(c: TrainCase, steps: number, cpuLayout: 'blocked' | 'nchw'): Promise<number> {
   const model = resnet({ depth: c.depth, dataset: c.dataset });
-  const runtime = new ModelRuntime(model, { inputShape: [3, c.side, c.side], optimizer: optimizerSpec({ name: 'sgd' }) });
+  const runtime = new ModelRuntime(model, { inputShape: [3, c.side, c.side], optimizer: optimizerSpec({ name: 'sgd' }), cpuLayout });
   try {
     let s = 12345;
     await runtime.load(model.initialState(() => ((s = (s * 16807) % 2147483647) / 2147483647)));
@@ -60,7 +60,7 @@ function torchBaseline(c: TrainCase, steps: number, threads: number): { rate: nu
   return { rate: row.imagesPerSec, note: row.format };
 }
 
-export async function benchTrain(options: { json: boolean; iterations?: number; only?: string }): Promise<BenchRow[]> {
+export async function benchTrain(options: BenchOptions): Promise<BenchRow[]> {
   const steps = options.iterations ?? 10;
   const threads = native().cpuInfo().threads;
   const rows: BenchRow[] = [];
@@ -71,7 +71,7 @@ export async function benchTrain(options: { json: boolean; iterations?: number; 
     let mine = 0;
     let base: { rate: number | null; note: string } = { rate: null, note: '' };
     for (let round = 0; round < ROUNDS; round++) {
-      mine = Math.max(mine, await ours(c, rowSteps));
+      mine = Math.max(mine, await ours(c, rowSteps, options.layout ?? 'blocked'));
       const b = torchBaseline(c, rowSteps, threads);
       if (b.rate !== null) base = { rate: Math.max(base.rate ?? 0, b.rate), note: b.note };
       else if (base.rate === null) base = b;
