@@ -107,15 +107,15 @@ class BatchNormForwardTraining : public Kernel {
           blockMomentSums(x, r, b, n0, n1, x + r.run(0, b), sum, sumSq);
         },
         [&](int64_t b, const double* sum, const double* sumSq) {
-          for (int64_t l = 0; l < kBlock; ++l) {
-            const int64_t c = b * kBlock + l;
+          for (int64_t l = 0; l < kBlockChannels; ++l) {
+            const int64_t c = b * kBlockChannels + l;
             const auto [sc, sh] = u.channel(c, momentsOf(x[r.run(0, b) + l], sum[l], sumSq[l], r.count()));
             scale[c] = sc;
             shift[c] = sh;
           }
         },
         [&](int64_t b, int64_t n0, int64_t n1) {
-          scaleShiftBlock(x, y, r, b, n0, n1, scale.data() + b * kBlock, shift.data() + b * kBlock);
+          scaleShiftBlock(x, y, r, b, n0, n1, scale.data() + b * kBlockChannels, shift.data() + b * kBlockChannels);
         });
   }
 
@@ -147,7 +147,7 @@ class BatchNormForwardInference : public Kernel {
     if (blocked_) {
       const BlockRuns r = runs_;
       forEachBlockRun(r, [&](int64_t b, int64_t n0, int64_t n1) {
-        scaleShiftBlock(x, y, r, b, n0, n1, scale.data() + b * kBlock, shift.data() + b * kBlock);
+        scaleShiftBlock(x, y, r, b, n0, n1, scale.data() + b * kBlockChannels, shift.data() + b * kBlockChannels);
       });
       return;
     }
@@ -201,21 +201,21 @@ class BatchNormBackward : public Kernel {
       forEachBlockTwoPass(
           r,
           [&](int64_t b, int64_t n0, int64_t n1, double* sumDy, double* sumDyCentered) {
-            blockDySums(x, dy, r, b, n0, n1, saveMean + b * kBlock, sumDy, sumDyCentered);
+            blockDySums(x, dy, r, b, n0, n1, saveMean + b * kBlockChannels, sumDy, sumDyCentered);
           },
           [&](int64_t b, const double* sumDy, const double* sumDyCentered) {
-            float* co = coefficients.data() + b * 3 * kBlock;
-            for (int64_t l = 0; l < kBlock; ++l) {
-              const BackwardCoefficients k = backwardChannel(b * kBlock + l, sumDy[l], sumDyCentered[l], count, gamma,
+            float* co = coefficients.data() + b * 3 * kBlockChannels;
+            for (int64_t l = 0; l < kBlockChannels; ++l) {
+              const BackwardCoefficients k = backwardChannel(b * kBlockChannels + l, sumDy[l], sumDyCentered[l], count, gamma,
                                                              saveMean, saveInvStd, dgamma, dbeta);
               co[l] = k.a;
-              co[kBlock + l] = k.b;
-              co[2 * kBlock + l] = k.k;
+              co[kBlockChannels + l] = k.b;
+              co[2 * kBlockChannels + l] = k.k;
             }
           },
           [&](int64_t b, int64_t n0, int64_t n1) {
-            const float* co = coefficients.data() + b * 3 * kBlock;
-            affineBackwardBlock(x, dy, dx, r, b, n0, n1, co, co + kBlock, co + 2 * kBlock);
+            const float* co = coefficients.data() + b * 3 * kBlockChannels;
+            affineBackwardBlock(x, dy, dx, r, b, n0, n1, co, co + kBlockChannels, co + 2 * kBlockChannels);
           });
       return;
     }

@@ -64,16 +64,14 @@ inline void affineBackwardChannel(const float* x, const float* dy, float* dx, co
 // The same loops over a block of 16 channels at once: a block's data for image n is one run of HW pixels of
 // 16 channels each, so the 16 per-channel sums are one vector and every load is a full, aligned one.
 
-inline constexpr int64_t kBlock = 16;
-
 // x (N, C, H, W) in nChw16c viewed as N runs per channel block: block b of image n starts at (n·C/16 + b)·HW·16.
 struct BlockRuns {
   int64_t N = 0, blocks = 0, HW = 0;
   int64_t count() const { return N * HW; }  // elements per channel
-  int64_t run(int64_t n, int64_t b) const { return (n * blocks + b) * HW * kBlock; }
+  int64_t run(int64_t n, int64_t b) const { return (n * blocks + b) * HW * kBlockChannels; }
 };
 
-inline BlockRuns blockRunsOf(const Shape& x) { return {x[0], x[1] / kBlock, x[2] * x[3]}; }
+inline BlockRuns blockRunsOf(const Shape& x) { return {x[0], x[1] / kBlockChannels, x[2] * x[3]}; }
 
 // Pixels summed in float before a double add: short enough that float rounding stays near the plain path's
 // (which sums a plane in several SIMD lanes), long enough that the double adds cost nothing.
@@ -87,13 +85,13 @@ inline void blockMomentSums(const float* x, const BlockRuns& r, int64_t b, int64
     const float* run = x + r.run(n, b);
     for (int64_t i0 = 0; i0 < r.HW; i0 += kFloatPixels) {
       const int64_t i1 = std::min(r.HW, i0 + kFloatPixels);
-      float s0[kBlock] = {}, q0[kBlock] = {}, s1[kBlock] = {}, q1[kBlock] = {};
+      float s0[kBlockChannels] = {}, q0[kBlockChannels] = {}, s1[kBlockChannels] = {}, q1[kBlockChannels] = {};
       int64_t i = i0;
       for (; i + 1 < i1; i += 2) {
-        const float* px = run + i * kBlock;
+        const float* px = run + i * kBlockChannels;
 #pragma omp simd
-        for (int64_t l = 0; l < kBlock; ++l) {
-          const float d0 = px[l] - pivot[l], d1 = px[kBlock + l] - pivot[l];
+        for (int64_t l = 0; l < kBlockChannels; ++l) {
+          const float d0 = px[l] - pivot[l], d1 = px[kBlockChannels + l] - pivot[l];
           s0[l] += d0;
           q0[l] += d0 * d0;
           s1[l] += d1;
@@ -101,16 +99,16 @@ inline void blockMomentSums(const float* x, const BlockRuns& r, int64_t b, int64
         }
       }
       if (i < i1) {
-        const float* px = run + i * kBlock;
+        const float* px = run + i * kBlockChannels;
 #pragma omp simd
-        for (int64_t l = 0; l < kBlock; ++l) {
+        for (int64_t l = 0; l < kBlockChannels; ++l) {
           const float d = px[l] - pivot[l];
           s0[l] += d;
           q0[l] += d * d;
         }
       }
 #pragma omp simd
-      for (int64_t l = 0; l < kBlock; ++l) {
+      for (int64_t l = 0; l < kBlockChannels; ++l) {
         sum[l] += static_cast<double>(s0[l] + s1[l]);
         sumSq[l] += static_cast<double>(q0[l] + q1[l]);
       }
@@ -128,7 +126,7 @@ inline void scaleShiftBlock(const float* x, float* y, const BlockRuns& r, int64_
     float* out = y + r.run(n, b);
     for (int64_t i = 0; i < r.HW; ++i) {
 #pragma omp simd
-      for (int64_t l = 0; l < kBlock; ++l) out[i * kBlock + l] = in[i * kBlock + l] * scale[l] + shift[l];
+      for (int64_t l = 0; l < kBlockChannels; ++l) out[i * kBlockChannels + l] = in[i * kBlockChannels + l] * scale[l] + shift[l];
     }
   }
 }
@@ -141,30 +139,30 @@ inline void blockDySums(const float* x, const float* dy, const BlockRuns& r, int
     const float* dys = dy + r.run(n, b);
     for (int64_t i0 = 0; i0 < r.HW; i0 += kFloatPixels) {
       const int64_t i1 = std::min(r.HW, i0 + kFloatPixels);
-      float s0[kBlock] = {}, c0[kBlock] = {}, s1[kBlock] = {}, c1[kBlock] = {};
+      float s0[kBlockChannels] = {}, c0[kBlockChannels] = {}, s1[kBlockChannels] = {}, c1[kBlockChannels] = {};
       int64_t i = i0;
       for (; i + 1 < i1; i += 2) {
-        const float* px = xs + i * kBlock;
-        const float* pd = dys + i * kBlock;
+        const float* px = xs + i * kBlockChannels;
+        const float* pd = dys + i * kBlockChannels;
 #pragma omp simd
-        for (int64_t l = 0; l < kBlock; ++l) {
+        for (int64_t l = 0; l < kBlockChannels; ++l) {
           s0[l] += pd[l];
           c0[l] += pd[l] * (px[l] - mean[l]);
-          s1[l] += pd[kBlock + l];
-          c1[l] += pd[kBlock + l] * (px[kBlock + l] - mean[l]);
+          s1[l] += pd[kBlockChannels + l];
+          c1[l] += pd[kBlockChannels + l] * (px[kBlockChannels + l] - mean[l]);
         }
       }
       if (i < i1) {
-        const float* px = xs + i * kBlock;
-        const float* pd = dys + i * kBlock;
+        const float* px = xs + i * kBlockChannels;
+        const float* pd = dys + i * kBlockChannels;
 #pragma omp simd
-        for (int64_t l = 0; l < kBlock; ++l) {
+        for (int64_t l = 0; l < kBlockChannels; ++l) {
           s0[l] += pd[l];
           c0[l] += pd[l] * (px[l] - mean[l]);
         }
       }
 #pragma omp simd
-      for (int64_t l = 0; l < kBlock; ++l) {
+      for (int64_t l = 0; l < kBlockChannels; ++l) {
         sumDy[l] += static_cast<double>(s0[l] + s1[l]);
         sumDyCentered[l] += static_cast<double>(c0[l] + c1[l]);
       }
@@ -181,8 +179,8 @@ inline void affineBackwardBlock(const float* x, const float* dy, float* dx, cons
     float* dxs = dx + r.run(n, b);
     for (int64_t i = 0; i < r.HW; ++i) {
 #pragma omp simd
-      for (int64_t l = 0; l < kBlock; ++l) {
-        dxs[i * kBlock + l] = fa[l] * dys[i * kBlock + l] + fb[l] * xs[i * kBlock + l] + k[l];
+      for (int64_t l = 0; l < kBlockChannels; ++l) {
+        dxs[i * kBlockChannels + l] = fa[l] * dys[i * kBlockChannels + l] + fb[l] * xs[i * kBlockChannels + l] + k[l];
       }
     }
   }
@@ -207,7 +205,7 @@ void forEachBlockTwoPass(const BlockRuns& r, Sums sums, Finish finish, Apply app
   if (parts == 1) {
 #pragma omp parallel for schedule(static)
     for (int64_t b = 0; b < r.blocks; ++b) {
-      double s0[kBlock] = {}, s1[kBlock] = {};
+      double s0[kBlockChannels] = {}, s1[kBlockChannels] = {};
       sums(b, 0, r.N, s0, s1);
       finish(b, s0, s1);
       apply(b, 0, r.N);
@@ -215,23 +213,23 @@ void forEachBlockTwoPass(const BlockRuns& r, Sums sums, Finish finish, Apply app
     return;
   }
   const int64_t items = r.blocks * parts;
-  std::vector<double> partial(static_cast<size_t>(items * 2 * kBlock), 0.0);
+  std::vector<double> partial(static_cast<size_t>(items * 2 * kBlockChannels), 0.0);
 #pragma omp parallel
   {
 #pragma omp for schedule(static)
     for (int64_t item = 0; item < items; ++item) {
       const int64_t b = item / parts, part = item % parts;
-      double* s = partial.data() + item * 2 * kBlock;
-      sums(b, r.N * part / parts, r.N * (part + 1) / parts, s, s + kBlock);
+      double* s = partial.data() + item * 2 * kBlockChannels;
+      sums(b, r.N * part / parts, r.N * (part + 1) / parts, s, s + kBlockChannels);
     }
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < r.blocks; ++b) {
-      double s0[kBlock] = {}, s1[kBlock] = {};
+      double s0[kBlockChannels] = {}, s1[kBlockChannels] = {};
       for (int64_t part = 0; part < parts; ++part) {
-        const double* s = partial.data() + (b * parts + part) * 2 * kBlock;
-        for (int64_t l = 0; l < kBlock; ++l) {
+        const double* s = partial.data() + (b * parts + part) * 2 * kBlockChannels;
+        for (int64_t l = 0; l < kBlockChannels; ++l) {
           s0[l] += s[l];
-          s1[l] += s[kBlock + l];
+          s1[l] += s[kBlockChannels + l];
         }
       }
       finish(b, s0, s1);

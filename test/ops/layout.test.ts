@@ -5,7 +5,6 @@ import { describe, expect, it } from 'vitest';
 
 import { batchNormBackward, batchNormInference, batchNormTraining } from '../../lib/ops/batchnorm.js';
 import { runOp } from '../../lib/ops/eager.js';
-import { toLayout } from '../../lib/ops/layout.js';
 import { globalAvgPool, globalAvgPoolBackward, maxPool2d, maxPool2dBackward } from '../../lib/ops/pool.js';
 import { shortcutA, shortcutABackward } from '../../lib/ops/shortcut.js';
 import type { Layout } from '../../lib/runtime/layout.js';
@@ -21,7 +20,7 @@ const shapes: number[][] = [
   [1, 16, 5, 7],
   [3, 32, 5, 7],
   [3, 16, 8, 8],
-  [1, 32, 1, 3],
+  [1, 32, 2, 3],
 ];
 
 function image(shape: number[], seed: number, offset = 0): Float64Array {
@@ -96,5 +95,66 @@ describe.each(shapes)('blocked kernels on [%i, %i, %i, %i]', (...shape) => {
       xPlain, gamma, gamma, channelVector(c, 5, -1, 1), channelVector(c, 6, 0.5, 2),
     );
     await expectLayoutError(batchNormBackward(xBlocked, dyPlain, gamma, saveMean, saveInvStd), 'batchnorm_backward');
+  });
+
+  it.each([
+    { kernel: [3, 3], stride: [2, 2], padding: [1, 1] },
+    { kernel: [2, 2], stride: [2, 2], padding: [0, 0], ceilMode: true },
+    { kernel: [1, 3], stride: [1, 1], padding: [0, 1] },
+  ])('max pooling forward and backward match plain (%o)', async (options) => {
+    const [xPlain, xBlocked] = both(image(shape, 9), shape);
+    const plain = await maxPool2d(xPlain, options);
+    const blocked = await maxPool2d(xBlocked, options);
+    expect(blocked.y.layout).toBe(BLOCKED);
+    expect(blocked.indices.layout).toBe('nchw');
+    await expectSame(blocked.y, plain.y, 'y');
+    expect(Array.from(await blocked.indices.toArray())).toEqual(Array.from(await plain.indices.toArray()));
+
+    const pooled = plain.y.shape.slice();
+    const [dyPlain, dyBlocked] = both(image(pooled, 10), pooled);
+    const dxPlain = await maxPool2dBackward(dyPlain, plain.indices, shape, options);
+    const dxBlocked = await maxPool2dBackward(dyBlocked, blocked.indices, shape, options);
+    expect(dxBlocked.layout).toBe(BLOCKED);
+    await expectSame(dxBlocked, dxPlain, 'dx');
+  });
+
+  it('max pooling backward refuses dy and dx in two layouts', async () => {
+    const options = { kernel: [2, 2], stride: [2, 2], ceilMode: true };
+    const { y, indices } = await maxPool2d(tensor(image(shape, 11), shape), options);
+    const dx = { shape, layout: BLOCKED };
+    await expectLayoutError(runOp('maxpool2d_backward', [y, indices], [dx]), 'maxpool2d_backward');
+  });
+
+  it('global average pooling forward and backward match plain', async () => {
+    const [xPlain, xBlocked] = both(image(shape, 12, 1), shape);
+    const yPlain = await globalAvgPool(xPlain);
+    const yBlocked = await globalAvgPool(xBlocked);
+    expect(yBlocked.layout).toBe('nchw');
+    await expectSame(yBlocked, yPlain, 'y');
+
+    const dy = tensor(randn(shape[0] * c, 13), [shape[0], c]);
+    const dxPlain = await globalAvgPoolBackward(dy, shape);
+    const [dxBlocked] = await runOp('global_avgpool_backward', [dy], [{ shape, layout: BLOCKED }]);
+    expect(dxBlocked.layout).toBe(BLOCKED);
+    await expectSame(dxBlocked, dxPlain, 'dx');
+  });
+
+  it.each([
+    { stride: 1, outChannels: c },
+    { stride: 2, outChannels: c + 16 },
+    { stride: 3, outChannels: 2 * c },
+  ])('shortcut A forward and backward match plain (%o)', async (options) => {
+    const [xPlain, xBlocked] = both(image(shape, 14), shape);
+    const yPlain = await shortcutA(xPlain, options);
+    const yBlocked = await shortcutA(xBlocked, options);
+    expect(yBlocked.layout).toBe(BLOCKED);
+    await expectSame(yBlocked, yPlain, 'y');
+
+    const outShape = yPlain.shape.slice();
+    const [dyPlain, dyBlocked] = both(image(outShape, 15), outShape);
+    const dxPlain = await shortcutABackward(dyPlain, shape, { stride: options.stride });
+    const dxBlocked = await shortcutABackward(dyBlocked, shape, { stride: options.stride });
+    expect(dxBlocked.layout).toBe(BLOCKED);
+    await expectSame(dxBlocked, dxPlain, 'dx');
   });
 });
