@@ -87,6 +87,40 @@ describe.each(shapes)('blocked kernels on [%i, %i, %i, %i]', (...shape) => {
     await expectSame(gBlocked.dbeta, gPlain.dbeta, 'dbeta', 1e-5);
   });
 
+  it('SyncBN pieces match plain (one replica: the stats and sums go straight to the apply ops)', async () => {
+    const run = async (layout: Layout) => {
+      const x = tensor(image(shape, 16, 2), shape, { layout });
+      const dy = tensor(image(shape, 17), shape, { layout });
+      const gamma = channelVector(c, 18, 0.5, 1.5);
+      const beta = channelVector(c, 19, -1, 1);
+      const runningMean = channelVector(c, 20, 1, 3);
+      const runningVar = channelVector(c, 21, 0.5, 2);
+      const vector = (n: number) => ({ shape: [n] });
+      const [stats] = await runOp('batchnorm_stats', [x, runningMean], [vector(2 * c + 1)]);
+      const [y, , , saveMean, saveInvStd] = await runOp(
+        'batchnorm_apply_training',
+        [x, gamma, beta, runningMean, runningVar, stats],
+        [{ shape }, runningMean, runningVar, vector(c), vector(c)],
+        { eps: 1e-5, momentum: 0.1 },
+      );
+      const [dgamma, dbeta, sums] = await runOp(
+        'batchnorm_backward_reduce',
+        [x, dy, saveMean, saveInvStd],
+        [vector(c), vector(c), vector(2 * c + 1)],
+      );
+      const [dx] = await runOp('batchnorm_backward_apply', [x, dy, gamma, saveMean, saveInvStd, sums, stats], [{ shape }]);
+      return { stats, y, runningMean, runningVar, saveMean, saveInvStd, dgamma, dbeta, sums, dx };
+    };
+    const plain = await run('nchw');
+    const blocked = await run(BLOCKED);
+    expect(blocked.y.layout).toBe(BLOCKED);
+    expect(blocked.dx.layout).toBe(BLOCKED);
+    for (const key of Object.keys(plain) as (keyof typeof plain)[]) {
+      // stats and sums hold the channel sums themselves (see the atol note at expectSame)
+      await expectSame(blocked[key], plain[key], key, ['stats', 'sums', 'dgamma', 'dbeta'].includes(key) ? 1e-5 : 1e-6);
+    }
+  });
+
   it('batch norm refuses operands in two layouts', async () => {
     const [xPlain, xBlocked] = both(image(shape, 7), shape);
     const [dyPlain] = both(image(shape, 8), shape);
