@@ -101,7 +101,7 @@ class BatchNormForwardTraining : public Kernel {
     const BlockRuns r = runs_;
     std::vector<float> scale(static_cast<size_t>(planes_.C)), shift(scale.size());
     forEachBlockTwoPass(
-        r,
+        r, 1,
         [&](int64_t b, int64_t n0, int64_t n1, double* sum, double* sumSq) {
           // pivot: each channel's first element, the 16 of image 0's first pixel
           blockMomentSums(x, r, b, n0, n1, x + r.run(0, b), sum, sumSq);
@@ -199,7 +199,7 @@ class BatchNormBackward : public Kernel {
       const BlockRuns r = runs_;
       std::vector<float> coefficients(static_cast<size_t>(3 * p.C));  // per block: 16 a, 16 b, 16 k
       forEachBlockTwoPass(
-          r,
+          r, 2,
           [&](int64_t b, int64_t n0, int64_t n1, double* sumDy, double* sumDyCentered) {
             blockDySums(x, dy, r, b, n0, n1, saveMean + b * kBlockChannels, sumDy, sumDyCentered);
           },

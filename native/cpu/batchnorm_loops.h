@@ -186,23 +186,23 @@ inline void affineBackwardBlock(const float* x, const float* dy, float* dx, cons
   }
 }
 
-// How many parts each block's N images are split into so that every thread has work. Whole blocks per thread
-// when the blocks share out evenly or are many: a block's runs then stay in its thread's cache between the sums
-// and the rewrite. Otherwise (say one block of 16 channels on two threads) the images are split and the parts'
-// sums combined.
-inline int64_t blockParts(const BlockRuns& r) {
-  const int64_t threads = omp_get_max_threads();
-  if (r.blocks % threads == 0 || r.blocks >= 4 * threads) return 1;
-  return std::min(r.N, threads);
-}
+// Bytes of a block's runs that one thread's cache keeps between the sums and the rewrite (half a 2 MiB L2, leaving
+// room for the rewrite's output).
+inline constexpr int64_t kBlockCacheBytes = int64_t{1} << 20;
 
 // A two-pass block kernel: sums(b, n0, n1, s0, s1) adds block b's two 16-channel sums over images [n0, n1) to
 // s0 and s1; finish(b, s0, s1) turns the block's totals into its results; apply(b, n0, n1) then rewrites those
-// images. Parts' sums are combined in part order, so results do not depend on scheduling.
+// images, reading `rereadOperands` images (x, dy) again. Whole blocks per thread when a block's reread runs fit
+// its cache and the blocks share out evenly or are many: the three then run back to back per block, without a
+// barrier. Otherwise (one block of 16 channels on two threads, or 56×56 planes, whose block outgrows the cache)
+// the threads take the blocks one after the other, each summing and then rewriting its slice of the images,
+// so the rewrite finds its slice in its own cache. Slices' sums are combined in slice order, so results do not
+// depend on scheduling.
 template <class Sums, class Finish, class Apply>
-void forEachBlockTwoPass(const BlockRuns& r, Sums sums, Finish finish, Apply apply) {
-  const int64_t parts = blockParts(r);
-  if (parts == 1) {
+void forEachBlockTwoPass(const BlockRuns& r, int64_t rereadOperands, Sums sums, Finish finish, Apply apply) {
+  const int64_t threads = omp_get_max_threads();
+  const int64_t rereadBytes = rereadOperands * r.count() * kBlockChannels * static_cast<int64_t>(sizeof(float));
+  if (rereadBytes <= kBlockCacheBytes && (r.blocks % threads == 0 || r.blocks >= 4 * threads)) {
 #pragma omp parallel for schedule(static)
     for (int64_t b = 0; b < r.blocks; ++b) {
       double s0[kBlockChannels] = {}, s1[kBlockChannels] = {};
@@ -212,21 +212,21 @@ void forEachBlockTwoPass(const BlockRuns& r, Sums sums, Finish finish, Apply app
     }
     return;
   }
-  const int64_t items = r.blocks * parts;
-  std::vector<double> partial(static_cast<size_t>(items * 2 * kBlockChannels), 0.0);
+  const int64_t slices = std::min(r.N, threads);
+  std::vector<double> partial(static_cast<size_t>(slices * 2 * kBlockChannels));
 #pragma omp parallel
-  {
+  for (int64_t b = 0; b < r.blocks; ++b) {
 #pragma omp for schedule(static)
-    for (int64_t item = 0; item < items; ++item) {
-      const int64_t b = item / parts, part = item % parts;
-      double* s = partial.data() + item * 2 * kBlockChannels;
-      sums(b, r.N * part / parts, r.N * (part + 1) / parts, s, s + kBlockChannels);
+    for (int64_t slice = 0; slice < slices; ++slice) {
+      double* s = partial.data() + slice * 2 * kBlockChannels;
+      std::fill(s, s + 2 * kBlockChannels, 0.0);
+      sums(b, r.N * slice / slices, r.N * (slice + 1) / slices, s, s + kBlockChannels);
     }
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < r.blocks; ++b) {
+#pragma omp single
+    {
       double s0[kBlockChannels] = {}, s1[kBlockChannels] = {};
-      for (int64_t part = 0; part < parts; ++part) {
-        const double* s = partial.data() + (b * parts + part) * 2 * kBlockChannels;
+      for (int64_t slice = 0; slice < slices; ++slice) {
+        const double* s = partial.data() + slice * 2 * kBlockChannels;
         for (int64_t l = 0; l < kBlockChannels; ++l) {
           s0[l] += s[l];
           s1[l] += s[kBlockChannels + l];
@@ -234,11 +234,9 @@ void forEachBlockTwoPass(const BlockRuns& r, Sums sums, Finish finish, Apply app
       }
       finish(b, s0, s1);
     }
-#pragma omp for schedule(static)
-    for (int64_t item = 0; item < items; ++item) {
-      const int64_t b = item / parts, part = item % parts;
-      apply(b, r.N * part / parts, r.N * (part + 1) / parts);
-    }
+    // the same static split as the sums loop: each thread rewrites the slice it just read
+#pragma omp for schedule(static) nowait
+    for (int64_t slice = 0; slice < slices; ++slice) apply(b, r.N * slice / slices, r.N * (slice + 1) / slices);
   }
 }
 

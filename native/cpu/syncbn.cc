@@ -47,7 +47,7 @@ class BatchNormStats : public Kernel {
     if (images_.blocked) {
       const BlockRuns r = images_.runs;
       forEachBlockTwoPass(
-          r,
+          r, 0,  // no rewrite pass
           [&](int64_t b, int64_t n0, int64_t n1, double* sum, double* sumSq) {
             blockMomentSums(x, r, b, n0, n1, pivot + b * kBlockChannels, sum, sumSq);
           },
@@ -169,7 +169,7 @@ class BatchNormBackwardReduce : public Kernel {
     if (images_.blocked) {
       const BlockRuns r = images_.runs;
       forEachBlockTwoPass(
-          r,
+          r, 0,  // no rewrite pass
           [&](int64_t b, int64_t n0, int64_t n1, double* sumDy, double* sumDyCentered) {
             blockDySums(x, dy, r, b, n0, n1, saveMean + b * kBlockChannels, sumDy, sumDyCentered);
           },
