@@ -59,10 +59,9 @@ inline void affineBackwardChannel(const float* x, const float* dy, float* dx, co
   }
 }
 
-
 // --- Blocked (nChw16c) ------------------------------------------------------------------------------------------
 // The same loops over a block of 16 channels at once: a block's data for image n is one run of HW pixels of
-// 16 channels each, so the 16 per-channel sums are one vector and every load is a full, aligned one.
+// 16 channels each, so the 16 per-channel sums are one vector and every load a full one.
 
 // x (N, C, H, W) in nChw16c viewed as N runs per channel block: block b of image n starts at (n·C/16 + b)·HW·16.
 struct BlockRuns {
