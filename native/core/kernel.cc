@@ -78,4 +78,15 @@ void KernelContext::expectShape(const ValueInfo& value, const Shape& shape, cons
   }
 }
 
+Layout KernelContext::expectOneLayout(const std::vector<std::pair<const ValueInfo*, std::string>>& values) const {
+  const Layout layout = values.at(0).first->layout;
+  for (const auto& [value, what] : values) {
+    if (value->layout != layout) {
+      fail(code::kInvalidArgument, "expected " + what + " in the layout of " + values[0].second + " (" +
+                                       layoutName(layout) + ") but received " + layoutName(value->layout));
+    }
+  }
+  return layout;
+}
+
 }  // namespace rn

@@ -3,6 +3,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "attrs.h"
@@ -33,6 +34,9 @@ struct KernelContext {
   void expectDtype(const ValueInfo& value, DType dtype, const std::string& what) const;
   void expectRank(const ValueInfo& value, size_t rank, const std::string& what) const;
   void expectShape(const ValueInfo& value, const Shape& shape, const std::string& what) const;
+  // The layout every listed (value, name) shares: a kernel that takes blocked operands walks them all with one
+  // indexing, so a mix fails (RN_INVALID_ARGUMENT) naming the first value that differs from the first listed.
+  Layout expectOneLayout(const std::vector<std::pair<const ValueInfo*, std::string>>& values) const;
   [[noreturn]] void fail(const char* code, const std::string& message) const;
   std::string signature() const;  // "inputs float32[2,3,8,8], float32[4,3,3,3] → outputs float32[2,4,8,8]"
 };

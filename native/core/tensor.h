@@ -23,6 +23,7 @@ using Shape = std::vector<int64_t>;
 // — so that one AVX-512 vector holds 16 channels of one pixel. Same size as plain; C must be a multiple of 16.
 // CPU programs keep activations blocked between the ops that take it (lib/graph/layout.ts chooses).
 enum class Layout : uint8_t { Plain, Blocked16 };
+constexpr int64_t kBlockChannels = 16;  // channels per block of Blocked16
 const char* layoutName(Layout layout);  // "nchw", "nChw16c"
 Layout parseLayout(const std::string& name);  // throws RN_INVALID_ARGUMENT
 // Whether `layout` can describe a tensor of this shape and dtype (plain always; blocked: rank 4, f32, C % 16 == 0).

@@ -1,11 +1,20 @@
-// Batch norm 2d on the CPU (NCHW): training forward with running-stat update, inference forward, training backward.
+// Batch norm 2d on the CPU (NCHW or nChw16c): training forward with running-stat update, inference forward,
+// training backward.
 //
 // Plain OpenMP loops, parallel over channels: each thread reduces one channel's N planes and then rewrites them
 // while they are still in its L2 cache. Measured against oneDNN 2.6, whose only NCHW f32 implementation is
 // `ncsp_bnorm:any`, forward training + backward on one thread: 2.8 vs 16.0 ms at N16 C64 56x56, 2.4 vs 11.4 ms at
 // N128 C16 32x32, 0.44 vs 2.1 ms at N16 C512 7x7.
+//
+// Blocked operands go a block of 16 channels at a time (batchnorm_loops.h): 16 channels' sums in one vector, with
+// no per-plane reduction tail. Against the plain loops, forward training + backward on two threads: 0.17 vs 0.31 ms
+// at N16 C512 7x7, 0.29 vs 0.48 ms at N128 C64 8x8, but 2.4 vs 2.0 ms at N16 C64 56x56 and 1.6 vs 1.3 ms at
+// N128 C16 32x32, where a block's N planes outgrow the L2 cache that one channel's fit, so the rewrite rereads
+// part of them from further out. Still cheaper than reordering to plain and back around the op.
 #include <algorithm>
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "../core/kernel.h"
 #include "../ops/batchnorm_shapes.h"
@@ -22,6 +31,13 @@ struct Moments {
   double mean;
   double varBiased;
 };
+
+// The moments from the sums of (x - pivot) and its square over `count` elements.
+Moments momentsOf(float pivot, double sum, double sumSq, int64_t count) {
+  const double shiftedMean = sum / static_cast<double>(count);
+  const double var = std::max(sumSq / static_cast<double>(count) - shiftedMean * shiftedMean, 0.0);
+  return {pivot + shiftedMean, var};
+}
 
 // Sums of (x - pivot) and its square, pivot = the channel's first element: the shifted-data form keeps
 // E[d²] - E[d]² accurate when |mean| ≫ std, at the cost of one subtract.
@@ -40,50 +56,85 @@ Moments channelMoments(const float* x, const ChannelPlanes& p, int64_t c) {
     sum += planeSum;
     sumSq += planeSumSq;
   }
-  const double shiftedMean = sum / static_cast<double>(p.count());
-  const double var = std::max(sumSq / static_cast<double>(p.count()) - shiftedMean * shiftedMean, 0.0);
-  return {pivot + shiftedMean, var};
+  return momentsOf(pivot, sum, sumSq, p.count());
 }
+
+// The per-channel results of the training forward from its moments, shared by both layouts.
+struct TrainingUpdate {
+  double eps, momentum, unbias;
+  const float *gamma, *beta, *runningMeanIn, *runningVarIn;
+  float *runningMean, *runningVar, *saveMean, *saveInvStd;
+
+  // Writes channel c's statistics and returns its y = x·scale + shift coefficients.
+  std::pair<float, float> channel(int64_t c, const Moments& m) const {
+    const double invStd = 1.0 / std::sqrt(m.varBiased + eps);
+    const double scale = gamma[c] * invStd;
+    saveMean[c] = static_cast<float>(m.mean);
+    saveInvStd[c] = static_cast<float>(invStd);
+    runningMean[c] = static_cast<float>((1 - momentum) * runningMeanIn[c] + momentum * m.mean);
+    runningVar[c] = static_cast<float>((1 - momentum) * runningVarIn[c] + momentum * m.varBiased * unbias);
+    return {static_cast<float>(scale), static_cast<float>(beta[c] - m.mean * scale)};
+  }
+};
 
 class BatchNormForwardTraining : public Kernel {
  public:
-  BatchNormForwardTraining(ChannelPlanes planes, double eps, double momentum)
-      : planes_(planes), eps_(eps), momentum_(momentum) {}
+  BatchNormForwardTraining(const Shape& x, Layout layout, double eps, double momentum)
+      : planes_(planesOf(x)), runs_(blockRunsOf(x)), blocked_(layout == Layout::Blocked16), eps_(eps),
+        momentum_(momentum) {}
 
   void run(const KernelArgs& a) override {
-    const float* x = a.in[0].f32();      // (N, C, H, W)
-    const float* gamma = a.in[1].f32();  // (C)
-    const float* beta = a.in[2].f32();   // (C)
-    const float* runningMeanIn = a.in[3].f32();
-    const float* runningVarIn = a.in[4].f32();
-    float* y = a.out[0].f32();                // (N, C, H, W)
-    float* runningMean = a.out[1].f32();      // (C), normally the same buffer as input 3
-    float* runningVar = a.out[2].f32();       // (C), normally the same buffer as input 4
-    float* saveMean = a.out[3].f32();         // (C)
-    float* saveInvStd = a.out[4].f32();       // (C)
+    const float* x = a.in[0].f32();  // (N, C, H, W)
+    float* y = a.out[0].f32();       // (N, C, H, W)
     const ChannelPlanes p = planes_;
+    // out[1] and out[2] (C) are normally the same buffers as inputs 3 and 4, the running statistics.
     const double unbias = static_cast<double>(p.count()) / static_cast<double>(p.count() - 1);
+    const TrainingUpdate u{eps_,           momentum_,      unbias,         a.in[1].f32(), a.in[2].f32(), a.in[3].f32(),
+                           a.in[4].f32(),  a.out[1].f32(), a.out[2].f32(), a.out[3].f32(), a.out[4].f32()};
+    if (blocked_) {
+      runBlocked(x, y, u);
+      return;
+    }
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < p.C; ++c) {
-      const Moments m = channelMoments(x, p, c);
-      const double invStd = 1.0 / std::sqrt(m.varBiased + eps_);
-      const double scale = gamma[c] * invStd;
-      scaleShiftChannel(x, y, p, c, static_cast<float>(scale), static_cast<float>(beta[c] - m.mean * scale));
-      saveMean[c] = static_cast<float>(m.mean);
-      saveInvStd[c] = static_cast<float>(invStd);
-      runningMean[c] = static_cast<float>((1 - momentum_) * runningMeanIn[c] + momentum_ * m.mean);
-      runningVar[c] = static_cast<float>((1 - momentum_) * runningVarIn[c] + momentum_ * m.varBiased * unbias);
+      const auto [scale, shift] = u.channel(c, channelMoments(x, p, c));
+      scaleShiftChannel(x, y, p, c, scale, shift);
     }
   }
 
  private:
+  void runBlocked(const float* x, float* y, const TrainingUpdate& u) const {
+    const BlockRuns r = runs_;
+    std::vector<float> scale(static_cast<size_t>(planes_.C)), shift(scale.size());
+    forEachBlockTwoPass(
+        r, 1,
+        [&](int64_t b, int64_t n0, int64_t n1, double* sum, double* sumSq) {
+          // pivot: each channel's first element, the 16 of image 0's first pixel
+          blockMomentSums(x, r, b, n0, n1, x + r.run(0, b), sum, sumSq);
+        },
+        [&](int64_t b, const double* sum, const double* sumSq) {
+          for (int64_t l = 0; l < kBlockChannels; ++l) {
+            const int64_t c = b * kBlockChannels + l;
+            const auto [sc, sh] = u.channel(c, momentsOf(x[r.run(0, b) + l], sum[l], sumSq[l], r.count()));
+            scale[c] = sc;
+            shift[c] = sh;
+          }
+        },
+        [&](int64_t b, int64_t n0, int64_t n1) {
+          scaleShiftBlock(x, y, r, b, n0, n1, scale.data() + b * kBlockChannels, shift.data() + b * kBlockChannels);
+        });
+  }
+
   ChannelPlanes planes_;
+  BlockRuns runs_;
+  bool blocked_;
   double eps_, momentum_;
 };
 
 class BatchNormForwardInference : public Kernel {
  public:
-  BatchNormForwardInference(ChannelPlanes planes, double eps) : planes_(planes), eps_(eps) {}
+  BatchNormForwardInference(const Shape& x, Layout layout, double eps)
+      : planes_(planesOf(x)), runs_(blockRunsOf(x)), blocked_(layout == Layout::Blocked16), eps_(eps) {}
 
   void run(const KernelArgs& a) override {
     const float* x = a.in[0].f32();  // (N, C, H, W)
@@ -93,23 +144,51 @@ class BatchNormForwardInference : public Kernel {
     const float* runningVar = a.in[4].f32();
     float* y = a.out[0].f32();  // (N, C, H, W)
     const ChannelPlanes p = planes_;
-#pragma omp parallel for schedule(static)
+    std::vector<float> scale(static_cast<size_t>(p.C)), shift(scale.size());
     for (int64_t c = 0; c < p.C; ++c) {
-      const double scale = gamma[c] / std::sqrt(static_cast<double>(runningVar[c]) + eps_);
-      scaleShiftChannel(x, y, p, c, static_cast<float>(scale), static_cast<float>(beta[c] - runningMean[c] * scale));
+      const double s = gamma[c] / std::sqrt(static_cast<double>(runningVar[c]) + eps_);
+      scale[c] = static_cast<float>(s);
+      shift[c] = static_cast<float>(beta[c] - runningMean[c] * s);
     }
+    if (blocked_) {
+      const BlockRuns r = runs_;
+      forEachBlockRun(r, [&](int64_t b, int64_t n0, int64_t n1) {
+        scaleShiftBlock(x, y, r, b, n0, n1, scale.data() + b * kBlockChannels, shift.data() + b * kBlockChannels);
+      });
+      return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < p.C; ++c) scaleShiftChannel(x, y, p, c, scale[c], shift[c]);
   }
 
  private:
   ChannelPlanes planes_;
+  BlockRuns runs_;
+  bool blocked_;
   double eps_;
 };
 
 // With x̂ = (x - mean)·invstd and M = N·H·W: dbeta = Σdy, dgamma = Σdy·x̂,
 // dx = gamma·invstd·(dy - dbeta/M - x̂·dgamma/M), evaluated as dx = a·dy + b·x + k per channel.
+struct BackwardCoefficients {
+  float a, b, k;
+};
+
+// Channel c's dgamma and dbeta from its sums, and its dx coefficients.
+BackwardCoefficients backwardChannel(int64_t c, double sumDy, double sumDyCentered, double count, const float* gamma,
+                                     const float* saveMean, const float* saveInvStd, float* dgamma, float* dbeta) {
+  const double invStd = saveInvStd[c];
+  dbeta[c] = static_cast<float>(sumDy);
+  dgamma[c] = static_cast<float>(sumDyCentered * invStd);
+  const double da = gamma[c] * invStd;
+  const double db = -da * invStd * invStd * sumDyCentered / count;
+  return {static_cast<float>(da), static_cast<float>(db), static_cast<float>(-da * sumDy / count - db * saveMean[c])};
+}
+
 class BatchNormBackward : public Kernel {
  public:
-  explicit BatchNormBackward(ChannelPlanes planes) : planes_(planes) {}
+  BatchNormBackward(const Shape& x, Layout layout)
+      : planes_(planesOf(x)), runs_(blockRunsOf(x)), blocked_(layout == Layout::Blocked16) {}
 
   void run(const KernelArgs& a) override {
     const float* x = a.in[0].f32();   // (N, C, H, W)
@@ -122,45 +201,68 @@ class BatchNormBackward : public Kernel {
     float* dbeta = a.out[2].f32();
     const ChannelPlanes p = planes_;
     const double count = static_cast<double>(p.count());
+    if (blocked_) {
+      const BlockRuns r = runs_;
+      std::vector<float> coefficients(static_cast<size_t>(3 * p.C));  // per block: 16 a, 16 b, 16 k
+      forEachBlockTwoPass(
+          r, 2,
+          [&](int64_t b, int64_t n0, int64_t n1, double* sumDy, double* sumDyCentered) {
+            blockDySums(x, dy, r, b, n0, n1, saveMean + b * kBlockChannels, sumDy, sumDyCentered);
+          },
+          [&](int64_t b, const double* sumDy, const double* sumDyCentered) {
+            float* co = coefficients.data() + b * 3 * kBlockChannels;
+            for (int64_t l = 0; l < kBlockChannels; ++l) {
+              const BackwardCoefficients k = backwardChannel(b * kBlockChannels + l, sumDy[l], sumDyCentered[l], count, gamma,
+                                                             saveMean, saveInvStd, dgamma, dbeta);
+              co[l] = k.a;
+              co[kBlockChannels + l] = k.b;
+              co[2 * kBlockChannels + l] = k.k;
+            }
+          },
+          [&](int64_t b, int64_t n0, int64_t n1) {
+            const float* co = coefficients.data() + b * 3 * kBlockChannels;
+            affineBackwardBlock(x, dy, dx, r, b, n0, n1, co, co + kBlockChannels, co + 2 * kBlockChannels);
+          });
+      return;
+    }
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < p.C; ++c) {
-      const float mean = saveMean[c];
-      const DySums s = channelDySums(x, dy, p, c, mean);
-      const double sumDy = s.dy, sumDyCentered = s.dyCentered;
-      const double invStd = saveInvStd[c];
-      dbeta[c] = static_cast<float>(sumDy);
-      dgamma[c] = static_cast<float>(sumDyCentered * invStd);
-      const double da = gamma[c] * invStd;
-      const double db = -da * invStd * invStd * sumDyCentered / count;
-      const float fa = static_cast<float>(da), fb = static_cast<float>(db);
-      const float k = static_cast<float>(-da * sumDy / count - db * mean);
-      affineBackwardChannel(x, dy, dx, p, c, fa, fb, k);
+      const DySums s = channelDySums(x, dy, p, c, saveMean[c]);
+      const BackwardCoefficients k =
+          backwardChannel(c, s.dy, s.dyCentered, count, gamma, saveMean, saveInvStd, dgamma, dbeta);
+      affineBackwardChannel(x, dy, dx, p, c, k.a, k.b, k.k);
     }
   }
 
  private:
   ChannelPlanes planes_;
+  BlockRuns runs_;
+  bool blocked_;
 };
 
 std::unique_ptr<Kernel> makeForwardTraining(const KernelContext& ctx) {
   const ops::BatchNormTrainingParams p = ops::checkBatchNormForwardTraining(ctx);
-  return std::make_unique<BatchNormForwardTraining>(planesOf(ctx.inputs[0].shape), p.eps, p.momentum);
+  const Layout layout = ctx.expectOneLayout({{&ctx.inputs[0], "x"}, {&ctx.outputs[0], "y"}});
+  return std::make_unique<BatchNormForwardTraining>(ctx.inputs[0].shape, layout, p.eps, p.momentum);
 }
 
 std::unique_ptr<Kernel> makeForwardInference(const KernelContext& ctx) {
   const double eps = ops::checkBatchNormForwardInference(ctx);
-  return std::make_unique<BatchNormForwardInference>(planesOf(ctx.inputs[0].shape), eps);
+  const Layout layout = ctx.expectOneLayout({{&ctx.inputs[0], "x"}, {&ctx.outputs[0], "y"}});
+  return std::make_unique<BatchNormForwardInference>(ctx.inputs[0].shape, layout, eps);
 }
 
 std::unique_ptr<Kernel> makeBackward(const KernelContext& ctx) {
   // eps is checked as part of the op's contract; here save_invstd already folds it in.
   ops::checkBatchNormBackward(ctx);
-  return std::make_unique<BatchNormBackward>(planesOf(ctx.inputs[0].shape));
+  const Layout layout =
+      ctx.expectOneLayout({{&ctx.inputs[0], "x"}, {&ctx.inputs[1], "dy"}, {&ctx.outputs[0], "dx"}});
+  return std::make_unique<BatchNormBackward>(ctx.inputs[0].shape, layout);
 }
 
-RN_REGISTER_KERNEL("cpu", "batchnorm_forward_training", makeForwardTraining);
-RN_REGISTER_KERNEL("cpu", "batchnorm_forward_inference", makeForwardInference);
-RN_REGISTER_KERNEL("cpu", "batchnorm_backward", makeBackward);
+RN_REGISTER_KERNEL_ANY_LAYOUT("cpu", "batchnorm_forward_training", makeForwardTraining);
+RN_REGISTER_KERNEL_ANY_LAYOUT("cpu", "batchnorm_forward_inference", makeForwardInference);
+RN_REGISTER_KERNEL_ANY_LAYOUT("cpu", "batchnorm_backward", makeBackward);
 
 }  // namespace
 }  // namespace rn::cpu

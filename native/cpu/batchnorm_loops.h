@@ -1,8 +1,12 @@
 // The per-channel loops batch norm and SyncBN share on the CPU: one channel's planes, vectorised within
-// a plane; callers parallelise over channels.
+// a plane, for plain operands; one block of 16 channels, vectorised across its channels, for nChw16c ones.
 #pragma once
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "../ops/batchnorm_shapes.h"
 
@@ -52,6 +56,195 @@ inline void affineBackwardChannel(const float* x, const float* dy, float* dx, co
     float* dxs = dx + p.plane(n, c);
 #pragma omp simd
     for (int64_t i = 0; i < p.HW; ++i) dxs[i] = a * dys[i] + b * xs[i] + k;
+  }
+}
+
+// --- Blocked (nChw16c) ------------------------------------------------------------------------------------------
+// The same loops over a block of 16 channels at once: a block's data for image n is one run of HW pixels of
+// 16 channels each, so the 16 per-channel sums are one vector and every load a full one.
+
+// x (N, C, H, W) in nChw16c viewed as N runs per channel block: block b of image n starts at (n·C/16 + b)·HW·16.
+struct BlockRuns {
+  int64_t N = 0, blocks = 0, HW = 0;
+  int64_t count() const { return N * HW; }  // elements per channel
+  int64_t run(int64_t n, int64_t b) const { return (n * blocks + b) * HW * kBlockChannels; }
+};
+
+inline BlockRuns blockRunsOf(const Shape& x) { return {x[0], x[1] / kBlockChannels, x[2] * x[3]}; }
+
+// Pixels summed in float before a double add: short enough that float rounding stays near the plain path's
+// (which sums a plane in several SIMD lanes), long enough that the double adds cost nothing.
+inline constexpr int64_t kFloatPixels = 64;
+
+// The 16 channels' Σ(x − pivot) and Σ(x − pivot)² over images [n0, n1) of block b, added to sum and sumSq.
+// Two accumulators (even and odd pixels) hide the add latency when the run is in cache.
+inline void blockMomentSums(const float* x, const BlockRuns& r, int64_t b, int64_t n0, int64_t n1,
+                            const float* pivot, double* sum, double* sumSq) {
+  for (int64_t n = n0; n < n1; ++n) {
+    const float* run = x + r.run(n, b);
+    for (int64_t i0 = 0; i0 < r.HW; i0 += kFloatPixels) {
+      const int64_t i1 = std::min(r.HW, i0 + kFloatPixels);
+      float s0[kBlockChannels] = {}, q0[kBlockChannels] = {}, s1[kBlockChannels] = {}, q1[kBlockChannels] = {};
+      int64_t i = i0;
+      for (; i + 1 < i1; i += 2) {
+        const float* px = run + i * kBlockChannels;
+#pragma omp simd
+        for (int64_t l = 0; l < kBlockChannels; ++l) {
+          const float d0 = px[l] - pivot[l], d1 = px[kBlockChannels + l] - pivot[l];
+          s0[l] += d0;
+          q0[l] += d0 * d0;
+          s1[l] += d1;
+          q1[l] += d1 * d1;
+        }
+      }
+      if (i < i1) {
+        const float* px = run + i * kBlockChannels;
+#pragma omp simd
+        for (int64_t l = 0; l < kBlockChannels; ++l) {
+          const float d = px[l] - pivot[l];
+          s0[l] += d;
+          q0[l] += d * d;
+        }
+      }
+#pragma omp simd
+      for (int64_t l = 0; l < kBlockChannels; ++l) {
+        sum[l] += static_cast<double>(s0[l] + s1[l]);
+        sumSq[l] += static_cast<double>(q0[l] + q1[l]);
+      }
+    }
+  }
+}
+
+// y = x·scale + shift per channel over images [n0, n1) of block b. Last image first (here and in
+// affineBackwardBlock): the sums pass has just read the runs in ascending order, so the last ones are the ones
+// still in cache when a block's runs outgrow it.
+inline void scaleShiftBlock(const float* x, float* y, const BlockRuns& r, int64_t b, int64_t n0, int64_t n1,
+                            const float* scale, const float* shift) {
+  for (int64_t n = n1 - 1; n >= n0; --n) {
+    const float* in = x + r.run(n, b);
+    float* out = y + r.run(n, b);
+    for (int64_t i = 0; i < r.HW; ++i) {
+#pragma omp simd
+      for (int64_t l = 0; l < kBlockChannels; ++l) out[i * kBlockChannels + l] = in[i * kBlockChannels + l] * scale[l] + shift[l];
+    }
+  }
+}
+
+// The backward pass's Σdy and Σdy·(x − mean) per channel over images [n0, n1) of block b, added to the sums.
+inline void blockDySums(const float* x, const float* dy, const BlockRuns& r, int64_t b, int64_t n0, int64_t n1,
+                        const float* mean, double* sumDy, double* sumDyCentered) {
+  for (int64_t n = n0; n < n1; ++n) {
+    const float* xs = x + r.run(n, b);
+    const float* dys = dy + r.run(n, b);
+    for (int64_t i0 = 0; i0 < r.HW; i0 += kFloatPixels) {
+      const int64_t i1 = std::min(r.HW, i0 + kFloatPixels);
+      float s0[kBlockChannels] = {}, c0[kBlockChannels] = {}, s1[kBlockChannels] = {}, c1[kBlockChannels] = {};
+      int64_t i = i0;
+      for (; i + 1 < i1; i += 2) {
+        const float* px = xs + i * kBlockChannels;
+        const float* pd = dys + i * kBlockChannels;
+#pragma omp simd
+        for (int64_t l = 0; l < kBlockChannels; ++l) {
+          s0[l] += pd[l];
+          c0[l] += pd[l] * (px[l] - mean[l]);
+          s1[l] += pd[kBlockChannels + l];
+          c1[l] += pd[kBlockChannels + l] * (px[kBlockChannels + l] - mean[l]);
+        }
+      }
+      if (i < i1) {
+        const float* px = xs + i * kBlockChannels;
+        const float* pd = dys + i * kBlockChannels;
+#pragma omp simd
+        for (int64_t l = 0; l < kBlockChannels; ++l) {
+          s0[l] += pd[l];
+          c0[l] += pd[l] * (px[l] - mean[l]);
+        }
+      }
+#pragma omp simd
+      for (int64_t l = 0; l < kBlockChannels; ++l) {
+        sumDy[l] += static_cast<double>(s0[l] + s1[l]);
+        sumDyCentered[l] += static_cast<double>(c0[l] + c1[l]);
+      }
+    }
+  }
+}
+
+// dx = a·dy + b·x + k per channel over images [n0, n1) of block b, last image first.
+inline void affineBackwardBlock(const float* x, const float* dy, float* dx, const BlockRuns& r, int64_t b, int64_t n0,
+                                int64_t n1, const float* fa, const float* fb, const float* k) {
+  for (int64_t n = n1 - 1; n >= n0; --n) {
+    const float* xs = x + r.run(n, b);
+    const float* dys = dy + r.run(n, b);
+    float* dxs = dx + r.run(n, b);
+    for (int64_t i = 0; i < r.HW; ++i) {
+#pragma omp simd
+      for (int64_t l = 0; l < kBlockChannels; ++l) {
+        dxs[i * kBlockChannels + l] = fa[l] * dys[i * kBlockChannels + l] + fb[l] * xs[i * kBlockChannels + l] + k[l];
+      }
+    }
+  }
+}
+
+// Bytes of a block's runs that one thread's cache keeps between the sums and the rewrite (half a 2 MiB L2, leaving
+// room for the rewrite's output).
+inline constexpr int64_t kBlockCacheBytes = int64_t{1} << 20;
+
+// A two-pass block kernel: sums(b, n0, n1, s0, s1) adds block b's two 16-channel sums over images [n0, n1) to
+// s0 and s1; finish(b, s0, s1) turns the block's totals into its results; apply(b, n0, n1) then rewrites those
+// images, reading `rereadOperands` images (x, dy) again. Whole blocks per thread when a block's reread runs fit
+// its cache and the blocks share out evenly or are many: the three then run back to back per block, without a
+// barrier. Otherwise (one block of 16 channels on two threads, or 56×56 planes, whose block outgrows the cache)
+// the threads take the blocks one after the other, each summing and then rewriting its slice of the images,
+// so the rewrite finds its slice in its own cache. Slices' sums are combined in slice order, so results do not
+// depend on scheduling.
+template <class Sums, class Finish, class Apply>
+void forEachBlockTwoPass(const BlockRuns& r, int64_t rereadOperands, Sums sums, Finish finish, Apply apply) {
+  const int64_t threads = omp_get_max_threads();
+  const int64_t rereadBytes = rereadOperands * r.count() * kBlockChannels * static_cast<int64_t>(sizeof(float));
+  if (rereadBytes <= kBlockCacheBytes && (r.blocks % threads == 0 || r.blocks >= 4 * threads)) {
+#pragma omp parallel for schedule(static)
+    for (int64_t b = 0; b < r.blocks; ++b) {
+      double s0[kBlockChannels] = {}, s1[kBlockChannels] = {};
+      sums(b, 0, r.N, s0, s1);
+      finish(b, s0, s1);
+      apply(b, 0, r.N);
+    }
+    return;
+  }
+  const int64_t slices = std::min(r.N, threads);
+  std::vector<double> partial(static_cast<size_t>(slices * 2 * kBlockChannels));
+#pragma omp parallel
+  for (int64_t b = 0; b < r.blocks; ++b) {
+#pragma omp for schedule(static)
+    for (int64_t slice = 0; slice < slices; ++slice) {
+      double* s = partial.data() + slice * 2 * kBlockChannels;
+      std::fill(s, s + 2 * kBlockChannels, 0.0);
+      sums(b, r.N * slice / slices, r.N * (slice + 1) / slices, s, s + kBlockChannels);
+    }
+#pragma omp single
+    {
+      double s0[kBlockChannels] = {}, s1[kBlockChannels] = {};
+      for (int64_t slice = 0; slice < slices; ++slice) {
+        const double* s = partial.data() + slice * 2 * kBlockChannels;
+        for (int64_t l = 0; l < kBlockChannels; ++l) {
+          s0[l] += s[l];
+          s1[l] += s[kBlockChannels + l];
+        }
+      }
+      finish(b, s0, s1);
+    }
+    // the same static split as the sums loop: each thread rewrites the slice it just read
+#pragma omp for schedule(static) nowait
+    for (int64_t slice = 0; slice < slices; ++slice) apply(b, r.N * slice / slices, r.N * (slice + 1) / slices);
+  }
+}
+
+// A one-pass block kernel: apply(b, n0, n1) over every (block, image) pair in parallel.
+template <class Apply>
+void forEachBlockRun(const BlockRuns& r, Apply apply) {
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < r.N; ++n) {
+    for (int64_t b = 0; b < r.blocks; ++b) apply(b, n, n + 1);
   }
 }
 
