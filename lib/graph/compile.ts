@@ -4,6 +4,7 @@ import { ResnetError } from '../runtime/errors.js';
 import type { AttrValue, ProgramSpec, ValueSpec } from '../runtime/native.js';
 import type { IRGraph, IRValue } from './ir.js';
 import { valueBytes } from './ir.js';
+import { fuseRelu } from './fuse.js';
 import { assignLayouts } from './layout.js';
 import { planArena } from './planner.js';
 
@@ -69,6 +70,11 @@ export interface CompileOptions {
    * layout pass (lib/graph/layout.ts) keeps activations blocked between them. Omit for nchw everywhere (CUDA).
    */
   blockedOps?: ReadonlySet<string>;
+  /**
+   * Folds each ReLU into the batch norm or add before it, forward and backward (lib/graph/fuse.ts): for backends
+   * whose kernels take the `relu` attribute (the CPU). Default false.
+   */
+  fuseRelu?: boolean;
 }
 
 export interface MemoryReport {
@@ -91,6 +97,8 @@ export interface CompiledProgram {
   memory: MemoryReport;
   /** Values kept blocked and reorders added by the layout pass (0 and 0 without `blockedOps`). */
   layouts: { blocked: number; reorders: number };
+  /** ReLUs folded by the fusion pass (zeros without `fuseRelu`). */
+  fused: { batchnormRelu: number; batchnormReluBackward: number; addRelu: number };
 }
 
 const ALIGN = 64;
@@ -100,8 +108,10 @@ const IN_PLACE: Record<string, number[]> = { relu_forward: [0], relu_backward: [
 /** Compiles a graph for one batch size. Training graphs carry 'grad' values and get the optimizer. */
 export function compileGraph(source: IRGraph, options: CompileOptions): CompiledProgram {
   const { layout } = options;
-  const assignment = options.blockedOps ? assignLayouts(source, options.blockedOps) : undefined;
-  const graph = assignment?.graph ?? source;
+  const fusion = options.fuseRelu ? fuseRelu(source) : undefined;
+  const fusedGraph = fusion?.graph ?? source;
+  const assignment = options.blockedOps ? assignLayouts(fusedGraph, options.blockedOps) : undefined;
+  const graph = assignment?.graph ?? fusedGraph;
   const layoutOf = (id: number) => (assignment?.blocked.has(id) ? { layout: 'nChw16c' as const } : {});
   const values = graph.values;
   const nodes = graph.nodes;
@@ -245,13 +255,15 @@ export function compileGraph(source: IRGraph, options: CompileOptions): Compiled
   }
 
   const fixedBytes = 4 * (layout.paramCount * (1 + (hasGrads ? 1 : 0) + states.length) + layout.bufferCount);
-  const memory = memoryReport(graph, fixedBytes, arenaBytes);
+  // Naive and shareGradInput are the strategies' costs for the graph as written (before fusion and reorders).
+  const memory = memoryReport(source, fixedBytes, arenaBytes);
   return {
     spec: { values: specValues, ops, externals: bindingIds, arenaBytes },
     bindings,
     bindingValues,
     memory,
     layouts: { blocked: assignment?.blocked.size ?? 0, reorders: assignment?.reorders ?? 0 },
+    fused: fusion?.fused ?? { batchnormRelu: 0, batchnormReluBackward: 0, addRelu: 0 },
   };
 }
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 import { batchNormBackward, batchNormInference, batchNormTraining } from '../../lib/ops/batchnorm.js';
 import { runOp } from '../../lib/ops/eager.js';
-import { globalAvgPool, globalAvgPoolBackward, maxPool2d, maxPool2dBackward } from '../../lib/ops/pool.js';
+import { type Pool2dOptions, globalAvgPool, globalAvgPoolBackward, maxPool2d, maxPool2dBackward } from '../../lib/ops/pool.js';
 import { shortcutA, shortcutABackward } from '../../lib/ops/shortcut.js';
 import type { Layout } from '../../lib/runtime/layout.js';
 import type { Tensor } from '../../lib/runtime/tensor.js';
@@ -131,7 +131,7 @@ describe.each(shapes)('blocked kernels on [%i, %i, %i, %i]', (...shape) => {
     await expectLayoutError(batchNormBackward(xBlocked, dyPlain, gamma, saveMean, saveInvStd), 'batchnorm_backward');
   });
 
-  it.each([
+  it.each<Pool2dOptions>([
     { kernel: [3, 3], stride: [2, 2], padding: [1, 1] },
     { kernel: [2, 2], stride: [2, 2], padding: [0, 0], ceilMode: true },
     { kernel: [1, 3], stride: [1, 1], padding: [0, 1] },
@@ -142,7 +142,7 @@ describe.each(shapes)('blocked kernels on [%i, %i, %i, %i]', (...shape) => {
     expect(blocked.y.layout).toBe(BLOCKED);
     expect(blocked.indices.layout).toBe('nchw');
     await expectSame(blocked.y, plain.y, 'y');
-    expect(Array.from(await blocked.indices.toArray())).toEqual(Array.from(await plain.indices.toArray()));
+    expect(Array.from((await blocked.indices.toArray()) as Int32Array)).toEqual(Array.from((await plain.indices.toArray()) as Int32Array));
 
     const pooled = plain.y.shape.slice();
     const [dyPlain, dyBlocked] = both(image(pooled, 10), pooled);
@@ -153,7 +153,7 @@ describe.each(shapes)('blocked kernels on [%i, %i, %i, %i]', (...shape) => {
   });
 
   it('max pooling backward refuses dy and dx in two layouts', async () => {
-    const options = { kernel: [2, 2], stride: [2, 2], ceilMode: true };
+    const options: Pool2dOptions = { kernel: [2, 2], stride: [2, 2], ceilMode: true };
     const { y, indices } = await maxPool2d(tensor(image(shape, 11), shape), options);
     const dx = { shape, layout: BLOCKED };
     await expectLayoutError(runOp('maxpool2d_backward', [y, indices], [dx]), 'maxpool2d_backward');
