@@ -15,7 +15,11 @@
 // The bool attribute `relu` (CPU only; default false) fuses the ReLU that follows a batch norm in a ResNet: the
 // forwards write max(0, BN(x)), and the backward takes the fused forward's output y as a sixth input and
 // differentiates BN+ReLU, masking dy by [y > 0] in both its sums pass and its dx pass. That saves the separate
-// ReLU's read and write of the activation each way (and relu_backward's extra tensor in the backward).
+// ReLU's read and write of the activation each way (and relu_backward's extra tensor in the backward). Two threads,
+// nChw16c, ms: the fused training forward costs what the plain one does (0.53 vs 0.52 at N128 C16 32x32, 0.86 vs
+// 0.85 at N16 C64 56x56) against 0.94 and 1.54 with a separate relu_forward; the fused backward 1.18 and 1.92 against
+// 1.44 and 2.35 for relu_backward + backward, though more than the backward alone (0.89, 1.44), which reads two
+// operands per pass to its three (x, dy, y).
 #include <algorithm>
 #include <cmath>
 #include <utility>
