@@ -1,7 +1,8 @@
 // ReLU, add and accumulate: element-wise float32 ops, each with its backward where it has one.
 import type { Tensor } from '../runtime/tensor.js';
+import { expected } from '../runtime/errors.js';
 import { runOp } from './eager.js';
-import { checkSameShape, checkTensor } from './validate.js';
+import { checkOptions, checkSameShape, checkTensor } from './validate.js';
 
 /** y = max(x, 0); `inPlace` writes into x. */
 export async function relu(x: Tensor, options: { inPlace?: boolean } = {}): Promise<Tensor> {
@@ -19,11 +20,18 @@ export async function reluBackward(y: Tensor, dy: Tensor): Promise<Tensor> {
   return dx;
 }
 
-export async function add(a: Tensor, b: Tensor): Promise<Tensor> {
+/** c = a + b; max(0, a + b) in the same pass with `relu` (CPU only). */
+export async function add(a: Tensor, b: Tensor, options: { relu?: boolean } = {}): Promise<Tensor> {
+  checkOptions('add', options, ['relu']);
   checkTensor('add', 'a', a);
   checkTensor('add', 'b', b);
   checkSameShape('add', ['a', 'b'], [a, b]);
-  const [c] = await runOp('add', [a, b], [{ shape: a.shape }]);
+  const relu = options.relu ?? false;
+  if (typeof relu !== 'boolean') throw expected('RN_INVALID_ARGUMENT', 'add', 'relu', 'a boolean', String(relu));
+  if (relu && a.device.kind !== 'cpu') {
+    throw expected('RN_INVALID_ARGUMENT', 'add', 'relu', 'false on ' + a.device.kind + ' (the fused ReLU is CPU only)', 'true');
+  }
+  const [c] = await runOp('add', [a, b], [{ shape: a.shape }], relu ? { relu } : undefined);
   return c;
 }
 

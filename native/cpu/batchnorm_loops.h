@@ -14,13 +14,35 @@ namespace rn::cpu {
 
 using ops::ChannelPlanes;
 
-// y = x·scale + shift over one channel's planes.
+// The fused ReLU (batch norm's `relu` attribute): the forward writes max(0, BN(x)) and the backward masks the incoming
+// gradient by the forward's output y, dy·[y > 0]. The same comparison as relu.cc's loops, so a fused op equals the
+// separate ReLU bit for bit.
+inline float reluOf(float v) { return v > 0.0f ? v : 0.0f; }  // std::max here does not vectorise
+inline float reluMasked(float dy, float y) { return y > 0.0f ? dy : 0.0f; }
+
+// dy at i, masked by y when Relu (y unread otherwise; may be null).
+template <bool Relu>
+inline float gradAt(const float* dy, const float* y, int64_t i) {
+  if constexpr (Relu) {
+    return reluMasked(dy[i], y[i]);
+  } else {
+    return dy[i];
+  }
+}
+
+// y = x·scale + shift over one channel's planes; max(0, x·scale + shift) when Relu.
+template <bool Relu = false>
 inline void scaleShiftChannel(const float* x, float* y, const ChannelPlanes& p, int64_t c, float scale, float shift) {
   for (int64_t n = 0; n < p.N; ++n) {
     const float* in = x + p.plane(n, c);
     float* out = y + p.plane(n, c);
+    if constexpr (Relu) {
 #pragma omp simd
-    for (int64_t i = 0; i < p.HW; ++i) out[i] = in[i] * scale + shift;
+      for (int64_t i = 0; i < p.HW; ++i) out[i] = reluOf(in[i] * scale + shift);
+    } else {
+#pragma omp simd
+      for (int64_t i = 0; i < p.HW; ++i) out[i] = in[i] * scale + shift;
+    }
   }
 }
 
@@ -29,17 +51,22 @@ struct DySums {
   double dyCentered = 0;  // Σ dy·(x − mean)
 };
 
-// The two sums of a channel's backward pass; float within a plane, double across planes.
-inline DySums channelDySums(const float* x, const float* dy, const ChannelPlanes& p, int64_t c, float mean) {
+// The two sums of a channel's backward pass; float within a plane, double across planes. With Relu, dy is masked
+// by the forward output y (dy·[y > 0]).
+template <bool Relu = false>
+inline DySums channelDySums(const float* x, const float* dy, const ChannelPlanes& p, int64_t c, float mean,
+                            const float* y = nullptr) {
   DySums sums;
   for (int64_t n = 0; n < p.N; ++n) {
     const float* xs = x + p.plane(n, c);
     const float* dys = dy + p.plane(n, c);
+    const float* ys = Relu ? y + p.plane(n, c) : nullptr;
     float planeDy = 0, planeDyCentered = 0;
 #pragma omp simd reduction(+ : planeDy, planeDyCentered)
     for (int64_t i = 0; i < p.HW; ++i) {
-      planeDy += dys[i];
-      planeDyCentered += dys[i] * (xs[i] - mean);
+      const float g = gradAt<Relu>(dys, ys, i);
+      planeDy += g;
+      planeDyCentered += g * (xs[i] - mean);
     }
     sums.dy += planeDy;
     sums.dyCentered += planeDyCentered;
@@ -47,15 +74,18 @@ inline DySums channelDySums(const float* x, const float* dy, const ChannelPlanes
   return sums;
 }
 
-// dx = a·dy + b·x + k over one channel's planes (the backward pass folded into one affine map).
+// dx = a·dy + b·x + k over one channel's planes (the backward pass folded into one affine map); dy masked by y
+// when Relu.
+template <bool Relu = false>
 inline void affineBackwardChannel(const float* x, const float* dy, float* dx, const ChannelPlanes& p, int64_t c, float a,
-                                  float b, float k) {
+                                  float b, float k, const float* y = nullptr) {
   for (int64_t n = 0; n < p.N; ++n) {
     const float* xs = x + p.plane(n, c);
     const float* dys = dy + p.plane(n, c);
+    const float* ys = Relu ? y + p.plane(n, c) : nullptr;
     float* dxs = dx + p.plane(n, c);
 #pragma omp simd
-    for (int64_t i = 0; i < p.HW; ++i) dxs[i] = a * dys[i] + b * xs[i] + k;
+    for (int64_t i = 0; i < p.HW; ++i) dxs[i] = a * gradAt<Relu>(dys, ys, i) + b * xs[i] + k;
   }
 }
 
@@ -117,25 +147,36 @@ inline void blockMomentSums(const float* x, const BlockRuns& r, int64_t b, int64
 
 // y = x·scale + shift per channel over images [n0, n1) of block b. Last image first (here and in
 // affineBackwardBlock): the sums pass has just read the runs in ascending order, so the last ones are the ones
-// still in cache when a block's runs outgrow it.
+// still in cache when a block's runs outgrow it. max(0, ·) when Relu.
+template <bool Relu = false>
 inline void scaleShiftBlock(const float* x, float* y, const BlockRuns& r, int64_t b, int64_t n0, int64_t n1,
                             const float* scale, const float* shift) {
   for (int64_t n = n1 - 1; n >= n0; --n) {
     const float* in = x + r.run(n, b);
     float* out = y + r.run(n, b);
     for (int64_t i = 0; i < r.HW; ++i) {
+      if constexpr (Relu) {
 #pragma omp simd
-      for (int64_t l = 0; l < kBlockChannels; ++l) out[i * kBlockChannels + l] = in[i * kBlockChannels + l] * scale[l] + shift[l];
+        for (int64_t l = 0; l < kBlockChannels; ++l) {
+          out[i * kBlockChannels + l] = reluOf(in[i * kBlockChannels + l] * scale[l] + shift[l]);
+        }
+      } else {
+#pragma omp simd
+        for (int64_t l = 0; l < kBlockChannels; ++l) out[i * kBlockChannels + l] = in[i * kBlockChannels + l] * scale[l] + shift[l];
+      }
     }
   }
 }
 
-// The backward pass's Σdy and Σdy·(x − mean) per channel over images [n0, n1) of block b, added to the sums.
+// The backward pass's Σdy and Σdy·(x − mean) per channel over images [n0, n1) of block b, added to the sums;
+// dy masked by y when Relu.
+template <bool Relu = false>
 inline void blockDySums(const float* x, const float* dy, const BlockRuns& r, int64_t b, int64_t n0, int64_t n1,
-                        const float* mean, double* sumDy, double* sumDyCentered) {
+                        const float* mean, double* sumDy, double* sumDyCentered, const float* y = nullptr) {
   for (int64_t n = n0; n < n1; ++n) {
     const float* xs = x + r.run(n, b);
     const float* dys = dy + r.run(n, b);
+    const float* ys = Relu ? y + r.run(n, b) : nullptr;
     for (int64_t i0 = 0; i0 < r.HW; i0 += kFloatPixels) {
       const int64_t i1 = std::min(r.HW, i0 + kFloatPixels);
       float s0[kBlockChannels] = {}, c0[kBlockChannels] = {}, s1[kBlockChannels] = {}, c1[kBlockChannels] = {};
@@ -143,21 +184,25 @@ inline void blockDySums(const float* x, const float* dy, const BlockRuns& r, int
       for (; i + 1 < i1; i += 2) {
         const float* px = xs + i * kBlockChannels;
         const float* pd = dys + i * kBlockChannels;
+        const float* py = Relu ? ys + i * kBlockChannels : nullptr;
 #pragma omp simd
         for (int64_t l = 0; l < kBlockChannels; ++l) {
-          s0[l] += pd[l];
-          c0[l] += pd[l] * (px[l] - mean[l]);
-          s1[l] += pd[kBlockChannels + l];
-          c1[l] += pd[kBlockChannels + l] * (px[kBlockChannels + l] - mean[l]);
+          const float g0 = gradAt<Relu>(pd, py, l), g1 = gradAt<Relu>(pd, py, kBlockChannels + l);
+          s0[l] += g0;
+          c0[l] += g0 * (px[l] - mean[l]);
+          s1[l] += g1;
+          c1[l] += g1 * (px[kBlockChannels + l] - mean[l]);
         }
       }
       if (i < i1) {
         const float* px = xs + i * kBlockChannels;
         const float* pd = dys + i * kBlockChannels;
+        const float* py = Relu ? ys + i * kBlockChannels : nullptr;
 #pragma omp simd
         for (int64_t l = 0; l < kBlockChannels; ++l) {
-          s0[l] += pd[l];
-          c0[l] += pd[l] * (px[l] - mean[l]);
+          const float g = gradAt<Relu>(pd, py, l);
+          s0[l] += g;
+          c0[l] += g * (px[l] - mean[l]);
         }
       }
 #pragma omp simd
@@ -169,17 +214,21 @@ inline void blockDySums(const float* x, const float* dy, const BlockRuns& r, int
   }
 }
 
-// dx = a·dy + b·x + k per channel over images [n0, n1) of block b, last image first.
+// dx = a·dy + b·x + k per channel over images [n0, n1) of block b, last image first; dy masked by y when Relu.
+template <bool Relu = false>
 inline void affineBackwardBlock(const float* x, const float* dy, float* dx, const BlockRuns& r, int64_t b, int64_t n0,
-                                int64_t n1, const float* fa, const float* fb, const float* k) {
+                                int64_t n1, const float* fa, const float* fb, const float* k, const float* y = nullptr) {
   for (int64_t n = n1 - 1; n >= n0; --n) {
     const float* xs = x + r.run(n, b);
     const float* dys = dy + r.run(n, b);
+    const float* ys = Relu ? y + r.run(n, b) : nullptr;
     float* dxs = dx + r.run(n, b);
     for (int64_t i = 0; i < r.HW; ++i) {
+      const float* pd = dys + i * kBlockChannels;
+      const float* py = Relu ? ys + i * kBlockChannels : nullptr;
 #pragma omp simd
       for (int64_t l = 0; l < kBlockChannels; ++l) {
-        dxs[i * kBlockChannels + l] = fa[l] * dys[i * kBlockChannels + l] + fb[l] * xs[i * kBlockChannels + l] + k[l];
+        dxs[i * kBlockChannels + l] = fa[l] * gradAt<Relu>(pd, py, l) + fb[l] * xs[i * kBlockChannels + l] + k[l];
       }
     }
   }
