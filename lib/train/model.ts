@@ -52,6 +52,11 @@ export interface ModelRuntimeOptions {
    * lib/graph/layout.ts) or 'nchw' (every value row-major, as on CUDA; slower). Ignored on other devices.
    */
   cpuLayout?: 'blocked' | 'nchw';
+  /**
+   * Fold each ReLU into the batch norm or add before it, forward and backward (lib/graph/fuse.ts). Default true on
+   * the CPU; ignored elsewhere (the CUDA kernels do not take the fused forms yet).
+   */
+  fuseRelu?: boolean;
 }
 
 /** A replica's part in a data-parallel step (lib/parallel/data-parallel.ts). */
@@ -224,13 +229,17 @@ export class ModelRuntime {
 
   memory(batch: number): MemoryReport {
     const { optimizer, plan, group } = this.options;
-    return compileGraph(this.trainingGraph(batch), { layout: this.layout, optimizer, plan, allreduceGroup: group, blockedOps: this.#blockedOps() }).memory;
+    return compileGraph(this.trainingGraph(batch), { layout: this.layout, optimizer, plan, allreduceGroup: group, blockedOps: this.#blockedOps(), fuseRelu: this.#fuseRelu() }).memory;
   }
 
   /** The ops that take blocked activations here, or undefined for nchw everywhere. */
   #blockedOps(): ReadonlySet<string> | undefined {
     if (this.device.kind !== 'cpu' || this.options.cpuLayout === 'nchw') return undefined;
     return anyLayoutOpsOf(this.device);
+  }
+
+  #fuseRelu(): boolean {
+    return this.device.kind === 'cpu' && this.options.fuseRelu !== false;
   }
 
   #entry(mode: 'train' | 'eval' | 'logits', batch: number): CompiledEntry {
@@ -244,6 +253,7 @@ export class ModelRuntime {
       plan: this.options.plan,
       allreduceGroup: mode === 'train' ? this.options.group : undefined,
       blockedOps: this.#blockedOps(),
+      fuseRelu: this.#fuseRelu(),
     });
     const own = new Map<string, Tensor>();
     for (const b of compiled.bindingValues) {
