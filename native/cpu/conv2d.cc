@@ -29,6 +29,9 @@ using Dims = memory::dims;
 struct ConvGeometry {
   Shape x, w, y;                   // x (N, C, H, W), w (K, C, kh, kw), y (N, K, OH, OW)
   Dims stride, padding, dilation;  // dilation in oneDNN's convention: 0 = dense
+  // x / y are blocked with 16 channels, where nChw16c and nhwc are the same bytes: the primitive is asked for
+  // nhwc, for which oneDNN 2.6 has faster kernels at 16 channels (brgconv forward, nxc backward weights).
+  bool nhwcX = false, nhwcY = false;
 
   explicit ConvGeometry(const ops::ConvGeometry& g)
       : x(g.x),
@@ -60,12 +63,14 @@ int64_t bytesPerImage(const ConvGeometry& g) {
 }
 
 // Winograd F(4x4, 3x3) does 2.25x fewer multiplies than direct 3x3 convolution, but its transformed weights
-// are 36·C·K floats: measured here (1 thread, chunked plans) it wins for backward weights from 32 channels
-// (1.2-1.9x) and for forward / backward data up to 128 channels (1.1-1.6x), and loses beyond (0.5x at 512).
-// oneDNN implements it for 3x3, stride 1, no dilation, channels a multiple of 16; it loses below 32.
+// are 36·C·K floats. On blocked activations (the whole batch on every thread, no reorders) it wins in every
+// direction from 32 channels: measured here at batch 16, forward 1.55x at 14x14x256 and 1.2x at 7x7x512, and
+// more at 28x28x128. On chunked plans (nchw activations, 1 thread per chunk) it wins for backward weights from
+// 32 channels (1.2-1.9x) and for forward / backward data up to 128 channels (1.1-1.6x), and loses beyond (0.5x
+// at 512). oneDNN implements it for 3x3, stride 1, no dilation, channels a multiple of 16; it loses below 32.
 // Setting "cpu_conv" = "direct" (read when kernels are built) rules Winograd out: its float32 results are ~1e-4
 // off per convolution, which deep networks' gradients amplify (the GPU check's CPU parity runs with it).
-bool useWinograd(const ConvGeometry& g, Direction dir) {
+bool useWinograd(const ConvGeometry& g, Direction dir, bool chunked) {
   const std::string mode = getSetting("cpu_conv", "auto");
   RN_CHECK(mode == "auto" || mode == "direct", code::kInvalidArgument, "",
            "Expected auto or direct for setting cpu_conv but received '" + mode + "'");
@@ -73,7 +78,7 @@ bool useWinograd(const ConvGeometry& g, Direction dir) {
   const int64_t c = g.x[1], k = g.y[1];
   const bool shape = g.w[2] == 3 && g.w[3] == 3 && g.stride == Dims{1, 1} && g.dilation == Dims{0, 0} &&
                      c % 16 == 0 && k % 16 == 0 && c >= 32 && k >= 32;
-  return shape && (dir == Direction::BackwardWeights || c * k <= 128 * 128);
+  return shape && (!chunked || dir == Direction::BackwardWeights || c * k <= 128 * 128);
 }
 
 // Chunks whose blocked input and output copies fit in half a core's L2 (2 MB where measured). On one thread
@@ -84,7 +89,7 @@ Plan choosePlan(const ConvGeometry& g, Direction dir, int threads, bool reorders
   const int64_t n = g.x[0];
   // Without reorders the chunks buy nothing: measured on blocked activations, the whole batch on every thread
   // matched or beat them (within this machine's noise) on every ResNet shape, by up to 1.4x at 28x28x128.
-  if (!reorders) return {n, 1, useWinograd(g, dir)};
+  if (!reorders) return {n, 1, useWinograd(g, dir, false)};
   constexpr int64_t kChunkBytes = 1 << 20;
   int64_t chunk = 1;
   for (int64_t c = 1; c <= n; ++c) {
@@ -104,8 +109,8 @@ Plan choosePlan(const ConvGeometry& g, Direction dir, int threads, bool reorders
   if (4 * numel(g.w) > kChunkBytes) chunk = n;
   const int64_t chunks = n / chunk;
   const bool balanced = chunks % threads == 0 || chunks >= 4 * threads;
-  Plan plan{n, 1, useWinograd(g, dir)};
-  if (chunks > 1 && balanced) plan = {chunk, static_cast<int>(std::min<int64_t>(threads, chunks)), plan.winograd};
+  Plan plan{n, 1, useWinograd(g, dir, false)};
+  if (chunks > 1 && balanced) plan = {chunk, static_cast<int>(std::min<int64_t>(threads, chunks)), useWinograd(g, dir, true)};
   return plan;
 }
 
@@ -118,6 +123,14 @@ class ThreadsScope {
  private:
   int saved_;
 };
+
+memory::desc anyDesc(const Shape& shape);
+
+// x's or y's descriptor for the primitive: nhwc where fixed (see ConvGeometry), else oneDNN's choice.
+memory::desc activationDesc(const Shape& shape, bool nhwc) {
+  if (!nhwc) return anyDesc(shape);
+  return memory::desc(Dims(shape.begin(), shape.end()), memory::data_type::f32, memory::format_tag::nhwc);
+}
 
 memory::desc anyDesc(const Shape& shape) {
   return memory::desc(Dims(shape.begin(), shape.end()), memory::data_type::f32, memory::format_tag::any);
@@ -132,11 +145,11 @@ dnnl::convolution_forward::primitive_desc forwardPd(const ConvGeometry& g, bool 
   auto prop = dnnl::prop_kind::forward_training;
   auto algo = algorithmOf(winograd);
   if (bias) {
-    dnnl::convolution_forward::desc d(prop, algo, anyDesc(g.x), anyDesc(g.w), anyDesc({g.y[1]}), anyDesc(g.y),
+    dnnl::convolution_forward::desc d(prop, algo, activationDesc(g.x, g.nhwcX), anyDesc(g.w), anyDesc({g.y[1]}), activationDesc(g.y, g.nhwcY),
                                       g.stride, g.dilation, g.padding, g.padding);
     return {d, attr, engine()};
   }
-  dnnl::convolution_forward::desc d(prop, algo, anyDesc(g.x), anyDesc(g.w), anyDesc(g.y), g.stride, g.dilation,
+  dnnl::convolution_forward::desc d(prop, algo, activationDesc(g.x, g.nhwcX), anyDesc(g.w), activationDesc(g.y, g.nhwcY), g.stride, g.dilation,
                                     g.padding, g.padding);
   return {d, attr, engine()};
 }
@@ -151,17 +164,17 @@ dnnl::primitive_desc directionPd(Direction dir, const ConvGeometry& g, bool bias
     case Direction::Forward:
       return forwardPd(g, bias, winograd, attr);
     case Direction::BackwardData: {
-      dnnl::convolution_backward_data::desc d(algo, anyDesc(g.x), anyDesc(g.w), anyDesc(g.y), g.stride, g.dilation,
+      dnnl::convolution_backward_data::desc d(algo, activationDesc(g.x, g.nhwcX), anyDesc(g.w), activationDesc(g.y, g.nhwcY), g.stride, g.dilation,
                                               g.padding, g.padding);
       return dnnl::convolution_backward_data::primitive_desc(d, attr, engine(), hint);
     }
     case Direction::BackwardWeights: {
       if (bias) {
-        dnnl::convolution_backward_weights::desc d(algo, anyDesc(g.x), anyDesc(g.w), anyDesc({g.y[1]}), anyDesc(g.y),
+        dnnl::convolution_backward_weights::desc d(algo, activationDesc(g.x, g.nhwcX), anyDesc(g.w), anyDesc({g.y[1]}), activationDesc(g.y, g.nhwcY),
                                                    g.stride, g.dilation, g.padding, g.padding);
         return dnnl::convolution_backward_weights::primitive_desc(d, attr, engine(), hint);
       }
-      dnnl::convolution_backward_weights::desc d(algo, anyDesc(g.x), anyDesc(g.w), anyDesc(g.y), g.stride, g.dilation,
+      dnnl::convolution_backward_weights::desc d(algo, activationDesc(g.x, g.nhwcX), anyDesc(g.w), activationDesc(g.y, g.nhwcY), g.stride, g.dilation,
                                                  g.padding, g.padding);
       return dnnl::convolution_backward_weights::primitive_desc(d, attr, engine(), hint);
     }
@@ -233,7 +246,13 @@ class Conv2d : public Kernel {
       if ((spec.role == Role::BatchIn || spec.role == Role::BatchOut) && spec.layout == Layout::Plain) reorders = true;
     }
     plan_ = choosePlan(g, dir, numThreads(), reorders);
-    dnnlCall(op_, [&] { build(dir, g, bias); });
+    ConvGeometry fixed = g;
+    for (const OperandSpec& spec : specs_) {
+      const bool sixteen = spec.layout == Layout::Blocked16 && spec.shape[1] == 16;
+      if (spec.arg == DNNL_ARG_SRC || spec.arg == DNNL_ARG_DIFF_SRC) fixed.nhwcX = sixteen;
+      if (spec.arg == DNNL_ARG_DST || spec.arg == DNNL_ARG_DIFF_DST) fixed.nhwcY = sixteen;
+    }
+    dnnlCall(op_, [&] { build(dir, fixed, bias); });
   }
 
   void run(const KernelArgs& a) override {
