@@ -51,6 +51,6 @@ export async function info(argv: readonly string[]): Promise<number> {
   console.log(`training memory at batch ${o.batch} (parameters, gradients, momentum, BN buffers: ${mib(memory.fixedBytes)} included)`);
   console.log(`  naive           ${mib(memory.naive).padStart(12)}  100.0%   every tensor its own buffer`);
   console.log(`  shareGradInput  ${mib(memory.shareGradInput).padStart(12)}  ${pct(memory.shareGradInput).padStart(6)}   fb.resnet.torch: gradients share one buffer per op type`);
-  console.log(`  planned         ${mib(memory.planned).padStart(12)}  ${pct(memory.planned).padStart(6)}   lifetimes → one arena, in-place ReLU/add`);
+  console.log(`  planned         ${mib(memory.planned).padStart(12)}  ${pct(memory.planned).padStart(6)}   lifetimes → one arena, in-place ReLU/add, ReLUs fused (CPU)`);
   return 0;
 }
