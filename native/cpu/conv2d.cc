@@ -246,12 +246,16 @@ class Conv2d : public Kernel {
       if ((spec.role == Role::BatchIn || spec.role == Role::BatchOut) && spec.layout == Layout::Plain) reorders = true;
     }
     plan_ = choosePlan(g, dir, numThreads(), reorders);
-    ConvGeometry fixed = g;
+    // nhwc only where both activations are 16-channel blocked: oneDNN 2.6 has no fast kernel for nhwc beside
+    // another layout (a 3→16 stem or a 16→32 downsampling would run its reference loops).
+    bool x16 = false, y16 = false;
     for (const OperandSpec& spec : specs_) {
       const bool sixteen = spec.layout == Layout::Blocked16 && spec.shape[1] == 16;
-      if (spec.arg == DNNL_ARG_SRC || spec.arg == DNNL_ARG_DIFF_SRC) fixed.nhwcX = sixteen;
-      if (spec.arg == DNNL_ARG_DST || spec.arg == DNNL_ARG_DIFF_DST) fixed.nhwcY = sixteen;
+      if (spec.arg == DNNL_ARG_SRC || spec.arg == DNNL_ARG_DIFF_SRC) x16 = sixteen;
+      if (spec.arg == DNNL_ARG_DST || spec.arg == DNNL_ARG_DIFF_DST) y16 = sixteen;
     }
+    ConvGeometry fixed = g;
+    fixed.nhwcX = fixed.nhwcY = x16 && y16;
     dnnlCall(op_, [&] { build(dir, fixed, bias); });
   }
 
@@ -292,7 +296,7 @@ class Conv2d : public Kernel {
     std::optional<dnnl::primitive_desc> pd;
     {
       ThreadsScope threads(plan_.lanes > 1 ? 1 : numThreads());
-      const ConvGeometry chunkGeometry = g.withBatch(plan_.chunk);
+      ConvGeometry chunkGeometry = g.withBatch(plan_.chunk);
       if (plan_.winograd) {
         try {
           pd = directionPd(dir, chunkGeometry, bias, true);
@@ -301,6 +305,12 @@ class Conv2d : public Kernel {
         }
       }
       if (!pd) pd = directionPd(dir, chunkGeometry, bias, false);
+      // oneDNN falls back to its reference loops (two orders of magnitude slower) for layout pairs that no fast
+      // kernel takes; let it choose the layouts instead (the user's are then reordered in and out).
+      if (std::string(pd->impl_info_str()).rfind("ref", 0) == 0 && (chunkGeometry.nhwcX || chunkGeometry.nhwcY)) {
+        chunkGeometry.nhwcX = chunkGeometry.nhwcY = false;
+        pd = directionPd(dir, chunkGeometry, bias, false);
+      }
       conv_ = dnnl::primitive(*pd);
       lanes_.resize(plan_.lanes);
       for (Lane& lane : lanes_) {
