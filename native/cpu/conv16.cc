@@ -111,22 +111,6 @@ class PaddedRows {
   int64_t held_[3] = {-1, -1, -1};
 };
 
-// Adds one row's contribution to the weight gradient of tap (r, s), sums[c] over output channels k:
-// Σ_px x[px + s - 1][c] · dy[px][k], x the padded input row.
-void weightTap(const float* x, const float* dy, int64_t w, float* sums) {
-  __m512 acc[16];
-#pragma GCC unroll 16
-  for (int c = 0; c < 16; ++c) acc[c] = _mm512_setzero_ps();
-  for (int64_t px = 0; px < w; ++px) {
-    const __m512 d = _mm512_loadu_ps(dy + px * 16);
-    const float* xs = x + px * 16;
-#pragma GCC unroll 16
-    for (int c = 0; c < 16; ++c) acc[c] = _mm512_fmadd_ps(_mm512_set1_ps(xs[c]), d, acc[c]);
-  }
-#pragma GCC unroll 16
-  for (int c = 0; c < 16; ++c) _mm512_storeu_ps(sums + c * 16, _mm512_add_ps(_mm512_loadu_ps(sums + c * 16), acc[c]));
-}
-
 }  // namespace
 
 void conv16Run(const float* in, const float* packed, const float* bias, float* out, int64_t n, int64_t h, int64_t w) {
@@ -163,56 +147,11 @@ void conv16Run(const float* in, const float* packed, const float* bias, float* o
   }
 }
 
-void conv16BackwardWeights(const float* x, const float* dy, float* dw, float* db, int64_t n, int64_t h, int64_t w) {
-  const int64_t rowFloats = (w + 2) * 16;
-  const int64_t rows = n * h;
-  constexpr int64_t kSums = 9 * 256 + 16;  // [kh][kw][c][k], then db[k]
-  const int maxThreads = omp_get_max_threads();
-  std::vector<float> buffers(static_cast<size_t>(maxThreads) * 3 * rowFloats, 0.0f);
-  std::vector<float> sums(static_cast<size_t>(maxThreads) * kSums, 0.0f);
-  int used = 1;
-  // A static split, so that each thread's partial sum, and so the result, depends only on the thread count.
-#pragma omp parallel
-  {
-    const int t = omp_get_thread_num(), threads = omp_get_num_threads();
-    if (t == 0) used = threads;
-    PaddedRows padded(buffers.data() + static_cast<size_t>(t) * 3 * rowFloats, x, h, w);
-    float* mine = sums.data() + static_cast<size_t>(t) * kSums;
-    __m512 bias = _mm512_setzero_ps();
-    for (int64_t o = rows * t / threads; o < rows * (t + 1) / threads; ++o) {
-      const float* rowPtr[3];
-      padded.around(o, rowPtr);
-      const float* d = dy + o * w * 16;
-      for (int r = 0; r < 3; ++r) {
-        if (!rowPtr[r]) continue;
-        for (int s = 0; s < 3; ++s) weightTap(rowPtr[r] + s * 16, d, w, mine + (r * 3 + s) * 256);
-      }
-      if (db) {
-        for (int64_t px = 0; px < w; ++px) bias = _mm512_add_ps(bias, _mm512_loadu_ps(d + px * 16));
-      }
-    }
-    _mm512_storeu_ps(mine + 9 * 256, bias);
-  }
-  // The threads' sums in thread order, transposed to OIHW.
-  for (int t = 1; t < used; ++t) {
-    for (int64_t i = 0; i < kSums; ++i) sums[i] += sums[static_cast<size_t>(t) * kSums + i];
-  }
-  for (int r = 0; r < 3; ++r) {
-    for (int s = 0; s < 3; ++s) {
-      for (int c = 0; c < 16; ++c) {
-        for (int k = 0; k < 16; ++k) dw[((k * 16 + c) * 3 + r) * 3 + s] = sums[((r * 3 + s) * 16 + c) * 16 + k];
-      }
-    }
-  }
-  if (db) std::memcpy(db, sums.data() + 9 * 256, 16 * sizeof(float));
-}
-
 #else
 
 bool conv16Available() { return false; }
 
 void conv16Run(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t) {}
-void conv16BackwardWeights(const float*, const float*, float*, float*, int64_t, int64_t, int64_t) {}
 
 #endif
 

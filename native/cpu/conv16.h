@@ -20,8 +20,4 @@ void conv16PackWeights(const float* w, bool backwardData, float* packed);
 // in and out are [n][h][w][16]. Parallel over output rows on the caller's OpenMP threads.
 void conv16Run(const float* in, const float* packed, const float* bias, float* out, int64_t n, int64_t h, int64_t w);
 
-// dw[k,c,kh,kw] = Σ_{n,h,w} in[n,h+kh-1,w+kw-1,c] · dy[n,h,w,k] (OIHW) and, when db is given,
-// db[k] = Σ dy[n,h,w,k]. Per-thread sums added in thread order: deterministic for a given thread count.
-void conv16BackwardWeights(const float* in, const float* dy, float* dw, float* db, int64_t n, int64_t h, int64_t w);
-
 }  // namespace rn::cpu

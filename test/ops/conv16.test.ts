@@ -1,6 +1,7 @@
-// 16 → 16 channel 3x3 convolutions (stride 1, padding 1) on blocked activations, which run the hand-written
-// AVX-512 kernel (native/cpu/conv16.cc): forward with and without bias, backward data and backward weights (with
-// and without the bias gradient) against the same ops on nchw tensors (oneDNN), including widths that are not a multiple of the kernel's 16-pixel block.
+// 16 → 16 channel 3x3 convolutions (stride 1, padding 1) on blocked activations: forward with and without bias and
+// backward data, which run the hand-written AVX-512 kernel (native/cpu/conv16.cc), and backward weights with and
+// without the bias gradient (oneDNN on nhwc), against the same ops on nchw tensors (oneDNN, reordered), including
+// widths that are not a multiple of the kernel's 16-pixel block.
 import { describe, expect, it } from 'vitest';
 
 import { conv2d, conv2dBackwardData, conv2dBackwardWeights } from '../../lib/ops/conv2d.js';
