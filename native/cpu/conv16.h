@@ -1,7 +1,7 @@
 // Hand-written AVX-512 direct convolution for 16 → 16 channels, 3x3, stride 1, padding 1, on blocked (nChw16c =
 // nhwc at 16 channels) activations: the first stage of CIFAR ResNets, a third of their convolution work, where
-// oneDNN 2.6's kernels are weak (see conv16.cc for the numbers). native/cpu/conv2d.cc uses it for forward and
-// backward data when both activations are blocked; otherwise (or built without AVX-512) oneDNN runs.
+// oneDNN 2.6's kernels are weak. native/cpu/conv2d.cc uses it for forward and backward data when both
+// activations are blocked (the measured numbers are there); otherwise (or built without AVX-512) oneDNN runs.
 #pragma once
 
 #include <cstdint>
