@@ -3,7 +3,7 @@
 // Skips when the addon already exists unless --force; RESNET_NODE_SKIP_BUILD=1 skips always.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -44,15 +44,19 @@ const run = (cmd, args) => {
 
 if (has('cmake')) {
   const cmakeJs = join(root, 'node_modules', 'cmake-js', 'bin', 'cmake-js');
-  const args = [cmakeJs, 'compile'];
-  if (has('ninja')) args.push('-G', 'Ninja');
-  if (outDir) args.push('-O', outDir);
-  args.push(...cmakeDefs);
+  const options = [];
+  if (has('ninja')) options.push('-G', 'Ninja');
+  if (outDir) options.push('-O', outDir);
+  const defs = [...cmakeDefs];
   // The CUDA backend (native/cuda/build.cmake): RN_CUDA=OFF|AUTO|ON, RN_CUDA_ARCHITECTURES=90 (default: all major).
-  if (process.env.RN_CUDA) args.push(`--CDRN_CUDA=${process.env.RN_CUDA}`);
-  if (process.env.RN_CUDA_ARCHITECTURES) args.push(`--CDCMAKE_CUDA_ARCHITECTURES=${process.env.RN_CUDA_ARCHITECTURES}`);
-  if (process.env.RN_CMAKE_ARGS) for (const a of process.env.RN_CMAKE_ARGS.split(/\s+/).filter(Boolean)) args.push(a);
-  run(process.execPath, args);
+  if (process.env.RN_CUDA) defs.push(`--CDRN_CUDA=${process.env.RN_CUDA}`);
+  if (process.env.RN_CUDA_ARCHITECTURES) defs.push(`--CDCMAKE_CUDA_ARCHITECTURES=${process.env.RN_CUDA_ARCHITECTURES}`);
+  if (process.env.RN_CMAKE_ARGS) for (const a of process.env.RN_CMAKE_ARGS.split(/\s+/).filter(Boolean)) defs.push(a);
+  // `compile` applies definitions only to a fresh build folder; an existing one is reconfigured with them first
+  // (else an earlier RN_CUDA=OFF would silently stick).
+  const cache = join(outDir ? resolve(root, outDir) : join(root, 'build'), 'CMakeCache.txt');
+  if (defs.length && existsSync(cache)) run(process.execPath, [cmakeJs, 'configure', ...options, ...defs]);
+  run(process.execPath, [cmakeJs, 'compile', ...options, ...defs]);
 } else {
   // npm runs install scripts with npm_config_node_gyp pointing at its bundled node-gyp.
   const nodedir = process.env.npm_config_nodedir;
