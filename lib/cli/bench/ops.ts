@@ -69,7 +69,7 @@ type Case = ConvCase | BatchNormCase;
 const BN_FLOPS_PER_ELEMENT = 10;
 
 const WARMUP = 2;
-const ROUNDS = 2;
+const ROUNDS = 4;
 const SETTLE_MS = 50;
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
@@ -208,22 +208,23 @@ class TorchBaseline {
 }
 
 /**
- * Times one row: warm-up runs (the first builds and caches our program), then rounds of `iterations` back-to-back
- * runs of ours and then of PyTorch's (per memory format), so that load from elsewhere falls on both; medians of
- * each. Runs go back to back as in a training step: alternating single runs made each side start while the other's
+ * Times one row: warm-up runs (the first builds and caches our program), then 4 rounds of ⌈iterations / 2⌉
+ * back-to-back runs of ours and then of PyTorch's (per memory format), so that load from elsewhere falls on both;
+ * medians of each. Runs go back to back as in a training step: alternating single runs made each side start while the other's
  * OpenMP threads still spun on the two cores. A pause before each block lets those threads go to sleep.
  */
 async function timeRow(c: Case, iterations: number, torch: TorchBaseline, layout: Layout): Promise<BenchRow> {
   const ours = c.op === 'batchnorm' ? prepareBatchNorm(c, layout) : prepareConv(c, layout);
   const oursSeconds: number[] = [];
   const torchSeconds = new Map<string, number[]>();
+  const perRound = Math.ceil(iterations / 2);
   try {
     for (let i = 0; i < WARMUP; i++) await secondsOfOneRun(ours.step);
     for (let round = 0; round < ROUNDS; round++) {
       await settle();
-      for (let i = 0; i < iterations; i++) oursSeconds.push(await secondsOfOneRun(ours.step));
+      for (let i = 0; i < perRound; i++) oursSeconds.push(await secondsOfOneRun(ours.step));
       await settle();
-      for (const [format, seconds] of Object.entries((await torch.seconds(c, iterations)) ?? {})) {
+      for (const [format, seconds] of Object.entries((await torch.seconds(c, perRound)) ?? {})) {
         torchSeconds.set(format, [...(torchSeconds.get(format) ?? []), ...seconds]);
       }
     }
