@@ -48,24 +48,11 @@ Moments momentsOf(float pivot, double sum, double sumSq, int64_t count) {
   return {pivot + shiftedMean, var};
 }
 
-// Sums of (x - pivot) and its square, pivot = the channel's first element: the shifted-data form keeps
-// E[d²] - E[d]² accurate when |mean| ≫ std, at the cost of one subtract.
+// A channel's moments, shifted by its first element (channelShiftedSums).
 Moments channelMoments(const float* x, const ChannelPlanes& p, int64_t c) {
   const float pivot = x[p.plane(0, c)];
-  double sum = 0, sumSq = 0;
-  for (int64_t n = 0; n < p.N; ++n) {
-    const float* plane = x + p.plane(n, c);
-    float planeSum = 0, planeSumSq = 0;
-#pragma omp simd reduction(+ : planeSum, planeSumSq)
-    for (int64_t i = 0; i < p.HW; ++i) {
-      const float d = plane[i] - pivot;
-      planeSum += d;
-      planeSumSq += d * d;
-    }
-    sum += planeSum;
-    sumSq += planeSumSq;
-  }
-  return momentsOf(pivot, sum, sumSq, p.count());
+  const ShiftedSums sums = channelShiftedSums(x, p, c, pivot);
+  return momentsOf(pivot, sums.sum, sums.sumSq, p.count());
 }
 
 // The per-channel results of the training forward from its moments, shared by both layouts.

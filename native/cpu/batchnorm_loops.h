@@ -46,6 +46,30 @@ inline void scaleShiftChannel(const float* x, float* y, const ChannelPlanes& p, 
   }
 }
 
+struct ShiftedSums {
+  double sum = 0;    // Σ (x − shift)
+  double sumSq = 0;  // Σ (x − shift)²
+};
+
+// One channel's shifted sums (shift near the mean keeps E[d²] − E[d]² accurate when |mean| ≫ std); float within
+// a plane, double across planes. Batch norm shifts by the channel's first element, SyncBN by a shared pivot.
+inline ShiftedSums channelShiftedSums(const float* x, const ChannelPlanes& p, int64_t c, float shift) {
+  ShiftedSums sums;
+  for (int64_t n = 0; n < p.N; ++n) {
+    const float* plane = x + p.plane(n, c);
+    float planeSum = 0, planeSumSq = 0;
+#pragma omp simd reduction(+ : planeSum, planeSumSq)
+    for (int64_t i = 0; i < p.HW; ++i) {
+      const float d = plane[i] - shift;
+      planeSum += d;
+      planeSumSq += d * d;
+    }
+    sums.sum += planeSum;
+    sums.sumSq += planeSumSq;
+  }
+  return sums;
+}
+
 struct DySums {
   double dy = 0;          // Σ dy
   double dyCentered = 0;  // Σ dy·(x − mean)

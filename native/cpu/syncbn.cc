@@ -62,22 +62,9 @@ class BatchNormStats : public Kernel {
     }
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < p.C; ++c) {
-      const float shift = pivot[c];
-      double sum = 0, sumSq = 0;
-      for (int64_t n = 0; n < p.N; ++n) {
-        const float* plane = x + p.plane(n, c);
-        float planeSum = 0, planeSumSq = 0;
-#pragma omp simd reduction(+ : planeSum, planeSumSq)
-        for (int64_t i = 0; i < p.HW; ++i) {
-          const float d = plane[i] - shift;
-          planeSum += d;
-          planeSumSq += d * d;
-        }
-        sum += planeSum;
-        sumSq += planeSumSq;
-      }
-      stats[c] = static_cast<float>(sum);
-      stats[p.C + c] = static_cast<float>(sumSq);
+      const ShiftedSums sums = channelShiftedSums(x, p, c, pivot[c]);
+      stats[c] = static_cast<float>(sums.sum);
+      stats[p.C + c] = static_cast<float>(sums.sumSq);
     }
   }
 
