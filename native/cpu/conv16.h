@@ -1,7 +1,9 @@
 // Hand-written AVX-512 direct convolution for 16 → 16 channels, 3x3, stride 1, padding 1, on blocked (nChw16c =
 // nhwc at 16 channels) activations: the first stage of CIFAR ResNets, a third of their convolution work, where
 // oneDNN 2.6's kernels are weak. native/cpu/conv2d.cc uses it for forward and backward data when both
-// activations are blocked (the measured numbers are there); otherwise (or built without AVX-512) oneDNN runs.
+// activations are blocked and setting cpu_conv is "direct"; by default the Winograd F(2x2, 3x3) version below
+// (wino16.cc), ~1.3x faster, runs there (the measured numbers are in conv2d.cc); otherwise (or built without
+// AVX-512) oneDNN runs.
 #pragma once
 
 #include <cstdint>
@@ -19,5 +21,12 @@ void conv16PackWeights(const float* w, bool backwardData, float* packed);
 // out[n,h,w,:] = Σ_{kh,kw,c} in[n,h+kh-1,w+kw-1,c] · packed[kh][kw][c][:] (+ bias), zero outside the image;
 // in and out are [n][h][w][16]. Parallel over output rows on the caller's OpenMP threads.
 void conv16Run(const float* in, const float* packed, const float* bias, float* out, int64_t n, int64_t h, int64_t w);
+
+// Winograd F(2x2, 3x3) (wino16.cc): conv16Run's result from 2.25x fewer multiplies. The weights conv16PackWeights
+// packed, transformed to U[ξ = 4a + b][input channel][output channel] = (G g Gᵀ)[a][b] (16 · 256 floats).
+void wino16TransformWeights(const float* packed, float* u);
+
+// What conv16Run computes, from wino16TransformWeights' weights; needs conv16Available().
+void wino16Run(const float* in, const float* u, const float* bias, float* out, int64_t n, int64_t h, int64_t w);
 
 }  // namespace rn::cpu

@@ -442,19 +442,45 @@ class Conv2d : public Kernel {
 // forward and par backward data at 16x16. Both threads, with another process busy on the cores: 1.5x at 32x32,
 // 2x at 16x16 (this kernel hands rows out as threads come free). The machine's own peak measured 120-125
 // GFLOP/s per thread then, so the >200 on two threads that a quiet machine might allow could not be checked.
+// Since then the direct kernel reaches ~190-240 GFLOP/s on two threads, the cores' FMA limit (as does PyTorch), so
+// unless setting cpu_conv = "direct" rules Winograd out, Winograd F(2x2, 3x3) (wino16.cc: 2.25x fewer multiplies,
+// results within ~5e-7 relative of direct's) runs instead. Medians of 7 interleaved runs through the ops on
+// blocked tensors, two threads, effective GFLOP/s (direct convolution's flop count), direct → Winograd:
+//   [128, 16, 32, 32]  forward 237 → 308, backward data 240 → 307
+//   [128, 16, 16, 16]  forward 193 → 268, backward data 211 → 261
+// and `bench ops --only 128x16x32x32` (against PyTorch, which had matched the direct kernel at 0.97-1.09x):
+// forward 1.49x and 1.37x, backward data 1.59x and 1.31x in two runs. The multiply runs at the FMA limit; the
+// transforms and the round trips through the block buffer add about 60% to it, so the gain is ~1.3x, not 2.25x.
 class Conv16 : public Kernel {
  public:
-  Conv16(Direction dir, const Shape& x, bool bias) : backwardData_(dir == Direction::BackwardData), bias_(bias), x_(x) {}
+  Conv16(Direction dir, const Shape& x, bool bias)
+      : backwardData_(dir == Direction::BackwardData), bias_(bias), winograd_(winograd16()), x_(x) {}
 
   void run(const KernelArgs& a) override {
     conv16PackWeights(a.in[1].f32(), backwardData_, packed_.data());
-    conv16Run(a.in[0].f32(), packed_.data(), bias_ ? a.in[2].f32() : nullptr, a.out[0].f32(), x_[0], x_[2], x_[3]);
+    const float* bias = bias_ ? a.in[2].f32() : nullptr;
+    if (winograd_) {
+      wino16TransformWeights(packed_.data(), transformed_.data());
+      wino16Run(a.in[0].f32(), transformed_.data(), bias, a.out[0].f32(), x_[0], x_[2], x_[3]);
+    } else {
+      conv16Run(a.in[0].f32(), packed_.data(), bias, a.out[0].f32(), x_[0], x_[2], x_[3]);
+    }
   }
 
  private:
-  bool backwardData_, bias_;
+  // Winograd F(2x2, 3x3) unless setting cpu_conv = "direct" (which promises no Winograd).
+  static bool winograd16() {
+    const std::string mode = getSetting("cpu_conv", "auto");
+    RN_CHECK(mode == "auto" || mode == "direct", code::kInvalidArgument, "",
+             "Expected auto or direct for setting cpu_conv but received '" + mode + "'");
+    return mode != "direct";
+  }
+
+  bool backwardData_, bias_, winograd_;
   Shape x_;  // x's and y's shape (dx's and dy's): [N, 16, H, W]
-  std::array<float, 16 * 16 * 9> packed_{};
+  // Whole cache lines per weight vector (64-byte aligned).
+  alignas(64) std::array<float, 16 * 16 * 9> packed_{};
+  alignas(64) std::array<float, 16 * 16 * 16> transformed_{};
 };
 
 // `a` and `b`: the layouts of the direction's two activations (x and y, or dy and dx).
