@@ -178,9 +178,8 @@ int setDeviceThreads(Device& device, int n) {
 
 dnnl::memory::desc layoutDesc(const Shape& shape, Layout layout) {
   if (layout == Layout::Plain) return plainDesc(shape);
-  // With 16 channels nChw16c is nhwc, which oneDNN's 16-channel convolutions are fastest on (native/cpu/conv2d.cc).
-  const auto tag = shape[1] == 16 ? dnnl::memory::format_tag::nhwc : dnnl::memory::format_tag::nChw16c;
-  return {dnnl::memory::dims(shape.begin(), shape.end()), dnnl::memory::data_type::f32, tag};
+  return {dnnl::memory::dims(shape.begin(), shape.end()), dnnl::memory::data_type::f32,
+          dnnl::memory::format_tag::nChw16c};
 }
 
 dnnl::memory::desc plainDesc(const Shape& shape, dnnl::memory::data_type type) {

@@ -20,8 +20,8 @@ int setDeviceThreads(Device& device, int n);
 // Wraps a dense row-major buffer of `shape` in a oneDNN memory with the plain tag for its rank.
 dnnl::memory::desc plainDesc(const Shape& shape, dnnl::memory::data_type type = dnnl::memory::data_type::f32);
 
-// A dense buffer of `shape` in `layout`: plainDesc for Plain, nChw16c for Blocked16 (written nhwc, the same
-// bytes, when there are 16 channels).
+// A dense buffer of `shape` in `layout`: plainDesc for Plain, nChw16c for Blocked16 (with 16 channels the same
+// bytes as nhwc, which native/cpu/conv2d.cc may describe it as).
 dnnl::memory::desc layoutDesc(const Shape& shape, Layout layout);
 
 // Runs a oneDNN call, turning dnnl::error into an RN_BACKEND_ERROR naming the op.

@@ -80,6 +80,10 @@ bool useWinograd(const ConvGeometry& g, Direction dir, bool chunked) {
   const int64_t c = g.x[1], k = g.y[1];
   const bool shape = g.w[2] == 3 && g.w[3] == 3 && g.stride == Dims{1, 1} && g.dilation == Dims{0, 0} &&
                      c % 16 == 0 && k % 16 == 0 && c >= 32 && k >= 32;
+  if (!chunked && dir == Direction::BackwardWeights && g.w[2] == 3 && g.w[3] == 3 && g.stride == Dims{1, 1} &&
+      g.dilation == Dims{0, 0} && c == 16 && k == 16) {
+    return true;  // 16 channels, backward weights on the whole batch: 207-230 against 155-207 GFLOP/s direct
+  }
   return shape && (!chunked || dir == Direction::BackwardWeights || c * k <= 128 * 128);
 }
 
@@ -257,7 +261,7 @@ class Conv2d : public Kernel {
       if (spec.arg == DNNL_ARG_DST || spec.arg == DNNL_ARG_DIFF_DST) y16 = sixteen;
     }
     ConvGeometry fixed = g;
-    fixed.nhwcX = fixed.nhwcY = x16 && y16;
+    fixed.nhwcX = fixed.nhwcY = x16 && y16 && !plan_.winograd;  // Winograd takes nChw16c only
     dnnlCall(op_, [&] { build(dir, fixed, bias); });
   }
 
@@ -326,7 +330,9 @@ class Conv2d : public Kernel {
           if (spec.role == Role::BatchIn || spec.role == Role::BatchOut) {
             Shape slice = spec.shape;
             slice[0] = plan_.chunk;
-            lane.slices[s].emplace(layoutDesc(slice, spec.layout), inner);
+            const bool xSide = spec.arg == DNNL_ARG_SRC || spec.arg == DNNL_ARG_DIFF_SRC;
+            const bool nhwc = xSide ? chunkGeometry.nhwcX : chunkGeometry.nhwcY;
+            lane.slices[s].emplace(nhwc ? activationDesc(slice, true) : layoutDesc(slice, spec.layout), inner);
             lane.slices[s]->makeReorder(spec.role == Role::BatchIn);
           } else if (spec.role == Role::SummedOut) {
             if (&lane != &lanes_[0]) lane.sums[s] = memory(inner, engine());
