@@ -18,7 +18,7 @@ interface TrainCase {
   side: number;
 }
 
-const ROUNDS = 2;
+const ROUNDS = 3;
 
 const CASES: readonly TrainCase[] = [
   { name: 'train resnet20 cifar b128', depth: 20, dataset: 'cifar10', batch: 128, side: 32 },
