@@ -7,8 +7,41 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace rn::cpu {
+
+// One thread's ring of Depth zero-padded input rows of [n][h][w][16] data (`pitch` pixels each: column -1, the
+// row, then zeros), keyed by global row (image · H + row): consecutive output rows copy one new input row each.
+// The padding columns are zeroed once by the owner; copies write columns 0..W-1 only.
+template <int Depth>
+class PaddedRowRing {
+ public:
+  // `outside` is what rows above and below the image read (null, or a zero row).
+  PaddedRowRing(float* ring, const float* outside, const float* in, int64_t h, int64_t w, int64_t pitch)
+      : ring_(ring), outside_(outside), in_(in), h_(h), w_(w), pitch_(pitch) {
+    for (int64_t& g : held_) g = -1;
+  }
+
+  // Padded input row `iy` of `image` (at its column -1).
+  const float* row(int64_t image, int64_t iy) {
+    if (iy < 0 || iy >= h_) return outside_;
+    const int64_t g = image * h_ + iy;
+    float* slot = ring_ + (g % Depth) * pitch_ * 16;
+    if (held_[g % Depth] != g) {
+      std::memcpy(slot + 16, in_ + g * w_ * 16, sizeof(float) * w_ * 16);
+      held_[g % Depth] = g;
+    }
+    return slot;
+  }
+
+ private:
+  float* ring_;
+  const float* outside_;
+  const float* in_;
+  int64_t h_, w_, pitch_;
+  int64_t held_[Depth];
+};
 
 // Whether this build has the kernel (compiled with AVX-512F).
 bool conv16Available();

@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -140,39 +139,6 @@ inline void outputTransform(const float* m, int stride, __m512 bias, float* out,
   }
 }
 
-// One thread's four zero-padded input rows (2 · tiles + 2 pixels each: column -1, the image, zeros to the last
-// tile's right edge), a ring keyed by global row (image · H + row); rows outside the image read a zero row.
-class PaddedRows {
- public:
-  PaddedRows(float* ring, const float* zero, const float* in, int64_t h, int64_t w, int64_t padded)
-      : ring_(ring), zero_(zero), in_(in), h_(h), w_(w), padded_(padded) {}
-
-  // The padded input rows 2t - 1 .. 2t + 2 of tile row `row` = image · ⌈H/2⌉ + t.
-  void around(int64_t image, int64_t t, const float* rows[4]) {
-    for (int r = 0; r < 4; ++r) {
-      const int64_t iy = 2 * t + r - 1;
-      if (iy < 0 || iy >= h_) {
-        rows[r] = zero_;
-        continue;
-      }
-      const int64_t g = image * h_ + iy;
-      float* slot = ring_ + (g % 4) * padded_ * 16;
-      if (held_[g % 4] != g) {
-        std::memcpy(slot + 16, in_ + g * w_ * 16, sizeof(float) * w_ * 16);
-        held_[g % 4] = g;
-      }
-      rows[r] = slot;
-    }
-  }
-
- private:
-  float* ring_;
-  const float* zero_;
-  const float* in_;
-  int64_t h_, w_, padded_;
-  int64_t held_[4] = {-1, -1, -1, -1};
-};
-
 }  // namespace
 
 void wino16Run(const float* in, const float* u, const float* bias, float* out, int64_t n, int64_t h, int64_t w) {
@@ -199,12 +165,14 @@ void wino16Run(const float* in, const float* u, const float* bias, float* out, i
   {
     float* ring = buffers + static_cast<size_t>(omp_get_thread_num()) * perThread;
     float* vm = ring + 4 * padded * 16;
-    PaddedRows paddedRows(ring, zero, in, h, w, padded);
+    // Four rows (2 · tiles + 2 pixels: column -1, the image, zeros to the last tile's right edge); rows outside
+    // the image read a zero row.
+    PaddedRowRing<4> paddedRows(ring, zero, in, h, w, padded);
 #pragma omp for schedule(dynamic, chunk) nowait
     for (int64_t o = 0; o < tileRows; ++o) {
       const int64_t image = o / tilesH, t = o % tilesH;
       const float* rows[4];
-      paddedRows.around(image, t, rows);
+      for (int r = 0; r < 4; ++r) rows[r] = paddedRows.row(image, 2 * t + r - 1);
       const int outRows = static_cast<int>(std::min<int64_t>(2, h - 2 * t));
       float* dst = out + ((image * h) + 2 * t) * w * 16;
       int64_t j0 = 0;
