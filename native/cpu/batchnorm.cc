@@ -73,21 +73,36 @@ struct TrainingUpdate {
   }
 };
 
-class BatchNormForwardTraining : public Kernel {
+// What the three kernels share: x seen as channel planes (nchw) or channel-block runs (nChw16c), and the run
+// dispatched on whether a ReLU is fused, so that each loop is compiled with and without it.
+template <typename Derived>
+class BatchNormKernel : public Kernel {
  public:
-  BatchNormForwardTraining(const Shape& x, Layout layout, double eps, double momentum, bool relu)
-      : planes_(planesOf(x)), runs_(blockRunsOf(x)), blocked_(layout == Layout::Blocked16), relu_(relu), eps_(eps),
-        momentum_(momentum) {}
+  BatchNormKernel(const Shape& x, Layout layout, bool relu)
+      : planes_(planesOf(x)), runs_(blockRunsOf(x)), blocked_(layout == Layout::Blocked16), relu_(relu) {}
 
   void run(const KernelArgs& a) override {
+    const auto& self = static_cast<const Derived&>(*this);
     if (relu_) {
-      runWith<true>(a);
+      self.template runWith<true>(a);
     } else {
-      runWith<false>(a);
+      self.template runWith<false>(a);
     }
   }
 
+ protected:
+  ChannelPlanes planes_;
+  BlockRuns runs_;
+  bool blocked_, relu_;
+};
+
+class BatchNormForwardTraining : public BatchNormKernel<BatchNormForwardTraining> {
+ public:
+  BatchNormForwardTraining(const Shape& x, Layout layout, double eps, double momentum, bool relu)
+      : BatchNormKernel(x, layout, relu), eps_(eps), momentum_(momentum) {}
+
  private:
+  friend class BatchNormKernel;
   template <bool Relu>
   void runWith(const KernelArgs& a) const {
     const float* x = a.in[0].f32();  // (N, C, H, W)
@@ -132,26 +147,16 @@ class BatchNormForwardTraining : public Kernel {
         });
   }
 
-  ChannelPlanes planes_;
-  BlockRuns runs_;
-  bool blocked_, relu_;
   double eps_, momentum_;
 };
 
-class BatchNormForwardInference : public Kernel {
+class BatchNormForwardInference : public BatchNormKernel<BatchNormForwardInference> {
  public:
   BatchNormForwardInference(const Shape& x, Layout layout, double eps, bool relu)
-      : planes_(planesOf(x)), runs_(blockRunsOf(x)), blocked_(layout == Layout::Blocked16), relu_(relu), eps_(eps) {}
-
-  void run(const KernelArgs& a) override {
-    if (relu_) {
-      runWith<true>(a);
-    } else {
-      runWith<false>(a);
-    }
-  }
+      : BatchNormKernel(x, layout, relu), eps_(eps) {}
 
  private:
+  friend class BatchNormKernel;
   template <bool Relu>
   void runWith(const KernelArgs& a) const {
     const float* x = a.in[0].f32();  // (N, C, H, W)
@@ -179,9 +184,6 @@ class BatchNormForwardInference : public Kernel {
     for (int64_t c = 0; c < p.C; ++c) scaleShiftChannel<Relu>(x, y, p, c, scale[c], shift[c]);
   }
 
-  ChannelPlanes planes_;
-  BlockRuns runs_;
-  bool blocked_, relu_;
   double eps_;
 };
 
@@ -202,20 +204,13 @@ BackwardCoefficients backwardChannel(int64_t c, double sumDy, double sumDyCenter
   return {static_cast<float>(da), static_cast<float>(db), static_cast<float>(-da * sumDy / count - db * saveMean[c])};
 }
 
-class BatchNormBackward : public Kernel {
+class BatchNormBackward : public BatchNormKernel<BatchNormBackward> {
  public:
   BatchNormBackward(const Shape& x, Layout layout, bool relu)
-      : planes_(planesOf(x)), runs_(blockRunsOf(x)), blocked_(layout == Layout::Blocked16), relu_(relu) {}
-
-  void run(const KernelArgs& a) override {
-    if (relu_) {
-      runWith<true>(a);
-    } else {
-      runWith<false>(a);
-    }
-  }
+      : BatchNormKernel(x, layout, relu) {}
 
  private:
+  friend class BatchNormKernel;
   // With Relu, input 5 is the fused forward's output y and the incoming gradient is dy·[y > 0] throughout.
   template <bool Relu>
   void runWith(const KernelArgs& a) const {
@@ -263,9 +258,6 @@ class BatchNormBackward : public Kernel {
     }
   }
 
-  ChannelPlanes planes_;
-  BlockRuns runs_;
-  bool blocked_, relu_;
 };
 
 // The `relu` attribute (see the top of this file).
