@@ -24,32 +24,30 @@ export function checkLayout(layout: unknown, shape: readonly number[], dtype: st
   return layout;
 }
 
-/** Row-major NCHW data → nChw16c. */
-export function toBlocked16(data: Float32Array, shape: readonly number[]): Float32Array {
+/** Copies between row-major NCHW and nChw16c (same length): `toBlocked` picks the direction. */
+function reblock(data: Float32Array, shape: readonly number[], toBlocked: boolean): Float32Array {
   const [n, c, h, w] = shape;
   const hw = h * w;
   const out = new Float32Array(data.length);
   for (let b = 0; b < n; b++) {
     for (let ch = 0; ch < c; ch++) {
-      const src = (b * c + ch) * hw;
-      const dst = ((b * c + (ch & ~15)) * hw) + (ch & 15);
-      for (let p = 0; p < hw; p++) out[dst + p * 16] = data[src + p];
+      const plain = (b * c + ch) * hw;
+      const blocked = (b * c + (ch & ~15)) * hw + (ch & 15);
+      for (let p = 0; p < hw; p++) {
+        if (toBlocked) out[blocked + p * 16] = data[plain + p];
+        else out[plain + p] = data[blocked + p * 16];
+      }
     }
   }
   return out;
 }
 
+/** Row-major NCHW data → nChw16c. */
+export function toBlocked16(data: Float32Array, shape: readonly number[]): Float32Array {
+  return reblock(data, shape, true);
+}
+
 /** nChw16c data → row-major NCHW. */
 export function fromBlocked16(data: Float32Array, shape: readonly number[]): Float32Array {
-  const [n, c, h, w] = shape;
-  const hw = h * w;
-  const out = new Float32Array(data.length);
-  for (let b = 0; b < n; b++) {
-    for (let ch = 0; ch < c; ch++) {
-      const dst = (b * c + ch) * hw;
-      const src = ((b * c + (ch & ~15)) * hw) + (ch & 15);
-      for (let p = 0; p < hw; p++) out[dst + p] = data[src + p * 16];
-    }
-  }
-  return out;
+  return reblock(data, shape, false);
 }
