@@ -8,7 +8,6 @@
 // groups, and a group is blocked when every float member can be ([N, C, H, W], C % 16 == 0) and is an arena
 // activation (not bound by the caller, not reshaped). Ops outside that set get their blocked operands through an
 // inserted reorder to a plain copy (and back, for outputs).
-import type { Layout } from '../runtime/layout.js';
 import { blockable } from '../runtime/layout.js';
 import type { IRGraph, IRNode, IRValue } from './ir.js';
 
@@ -117,9 +116,4 @@ export function assignLayouts(graph: IRGraph, anyLayoutOps: ReadonlySet<string>)
     outNodes.push(...before, { ...n, inputs, outputs }, ...after);
   }
   return { graph: { values: outValues, nodes: outNodes }, blocked, reorders };
-}
-
-/** The layout of value `id` under an assignment. */
-export function layoutOf(assignment: LayoutAssignment, id: number): Layout {
-  return assignment.blocked.has(id) ? 'nChw16c' : 'nchw';
 }
