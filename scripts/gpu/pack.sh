@@ -5,6 +5,7 @@
 #   addon/                           the CPU addon and the core (the GPU machine builds only the CUDA library)
 #   lib/*.xz                         the addon's runtime libraries: oneDNN, libgomp, libOpenCL, Gloo's, libjpeg's
 #   js/                              lib/ and scripts/gpu/ compiled to JavaScript (no node_modules needed there)
+#   prebuilt/                        this machine's CUDA library (build/Release), check.sh's fallback if its build fails
 # Usage: bash scripts/gpu/pack.sh   (RN_ADDON_DIR=DIR/Release packs an addon built elsewhere instead)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -39,6 +40,12 @@ for entry in "${needed[@]}"; do
   xz -T0 -6 -c "$path" > "$kit/lib/$name.xz"
 done
 echo "pack.sh: libraries packed: $(ls "$kit/lib" | sed 's/\.xz$//' | tr '\n' ' ')"
+
+# A fallback for check.sh, used only when the build there fails: the CUDA library CI builds here (sm_90).
+if [[ -f build/Release/libresnet_node_cuda.so ]]; then
+  mkdir -p "$kit/prebuilt"
+  cp build/Release/libresnet_node_cuda.so build/Release/cuda-config.json "$kit/prebuilt/"
+fi
 
 npx tsc -p scripts/gpu/tsconfig.json
 cp package.json "$kit/js/"  # "type": "module" for the compiled files

@@ -5,6 +5,7 @@
 //   bench:  img/s (median step after warm-up; each step copies its batch from host memory) and the caching
 //           allocator's peak bytes, printed as one JSON line. One model per process, so the peaks are its own.
 // Usage: node train.js parity --model resnet20 --batch 16 --steps 3 --lr 0.05 --dir DIR [--zeroGamma]
+//        (CPU: [--cpuLayout nchw|blocked] [--noFuseRelu] [--noPlan], to tell the CPU passes apart)
 //        node train.js bench --model resnet50 --batch 32 --steps 20 [--profile FILE] [--workspace 4GiB]
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,6 +29,9 @@ interface Options {
   profile?: string;
   workspace?: string;
   zeroGamma: boolean;
+  cpuLayout?: 'blocked' | 'nchw';
+  fuseRelu?: boolean;
+  plan?: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
@@ -48,6 +52,9 @@ function parseArgs(argv: string[]): Options {
     profile: argv.includes('--profile') ? get('profile', '') : undefined,
     workspace: argv.includes('--workspace') ? get('workspace', '') : undefined,
     zeroGamma: argv.includes('--zeroGamma'),
+    cpuLayout: argv.includes('--cpuLayout') ? (get('cpuLayout', 'blocked') as 'blocked' | 'nchw') : undefined,
+    fuseRelu: argv.includes('--noFuseRelu') ? false : undefined,
+    plan: argv.includes('--noPlan') ? false : undefined,
   };
 }
 
@@ -94,6 +101,9 @@ async function parity(o: Options): Promise<void> {
     inputShape: [3, side, side],
     device: o.device,
     optimizer: optimizerSpec({ name: 'sgd', momentum: 0.9, nesterov: true, weightDecay: 1e-4 }),
+    ...(o.cpuLayout ? { cpuLayout: o.cpuLayout } : {}),
+    ...(o.fuseRelu === false ? { fuseRelu: false } : {}),
+    ...(o.plan === false ? { plan: false } : {}),
   });
   const initial = module.initialState(generator(2024));
   await runtime.load(initial);
