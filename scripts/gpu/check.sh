@@ -30,7 +30,10 @@ for arg in "$@"; do
   esac
 done
 if ((dry_run)); then
-  device=cpu parity_specs=(resnet20:4:0.05) bench_specs=(resnet20:8) bench_steps=2
+  # Batch 8: at batch 4 (and 16) one ReLU input of step 1 lies within a float32 rounding of 0 (1.9e-8 in float64),
+  # so which side it lands on depends on summation order, and one flipped element moves every gradient upstream
+  # by ~5e-3 — in PyTorch float32 against float64 as much as in ours, for either layout.
+  device=cpu parity_specs=(resnet20:8:0.05) bench_specs=(resnet20:8) bench_steps=2
 else
   device=cuda:0 parity_specs=(resnet20:32:0.05 resnet50:32:0.001:zeroGamma) bench_specs=(resnet50:32 resnet50:128 resnet20:128 resnet110:128)
   bench_steps=20
