@@ -51,10 +51,59 @@ struct ShiftedSums {
   double sumSq = 0;  // Σ (x − shift)²
 };
 
+// Planes at most this long (ResNet's 7×7 to 16×16) are summed lane-wise across several planes (below).
+inline constexpr int64_t kSmallPlane = 256;
+// Elements a lane sums in float before a double add, across planes: kFloatPixels of nChw16c's loops.
+inline constexpr int64_t kLaneFloatElements = 64;
+inline constexpr int64_t kLanes = 16;
+
+// How many small planes a lane's float sums span: each adds ⌈HW/16⌉ elements per plane to a lane.
+inline int64_t planesPerLaneGroup(int64_t hw) {
+  return std::max<int64_t>(1, kLaneFloatElements / ((hw + kLanes - 1) / kLanes));
+}
+
+// f(i0, width, lane0): a small plane of HW elements cut into 16-element chunks (width 16) and a tail, each chunk
+// added to lanes [lane0, lane0 + width) of 16 vector lanes.
+template <class F>
+inline void forEachLaneChunk(int64_t hw, F f) {
+  int64_t i = 0;
+  for (; i + kLanes <= hw; i += kLanes) f(i, kLanes);
+  if (i < hw) f(i, hw - i);
+}
+
 // One channel's shifted sums (shift near the mean keeps E[d²] − E[d]² accurate when |mean| ≫ std); float within
 // a plane, double across planes. Batch norm shifts by the channel's first element, SyncBN by a shared pivot.
+// Small planes (7×7, 8×8) are summed in 16 float lanes across a group of planes, each lane reaching about as
+// many elements as one of a large plane's SIMD lanes, and reduced to double once per group: a horizontal
+// reduction per plane cost more than the plane's arithmetic.
 inline ShiftedSums channelShiftedSums(const float* x, const ChannelPlanes& p, int64_t c, float shift) {
   ShiftedSums sums;
+  if (p.HW <= kSmallPlane) {
+    const int64_t group = planesPerLaneGroup(p.HW);
+    for (int64_t n0 = 0; n0 < p.N; n0 += group) {
+      float s[kLanes] = {}, q[kLanes] = {};
+      for (int64_t n = n0; n < std::min(p.N, n0 + group); ++n) {
+        const float* plane = x + p.plane(n, c);
+        forEachLaneChunk(p.HW, [&](int64_t i0, int64_t width) {
+#pragma omp simd
+          for (int64_t l = 0; l < width; ++l) {
+            const float d = plane[i0 + l] - shift;
+            s[l] += d;
+            q[l] += d * d;
+          }
+        });
+      }
+      float groupSum = 0, groupSumSq = 0;
+#pragma omp simd reduction(+ : groupSum, groupSumSq)
+      for (int64_t l = 0; l < kLanes; ++l) {
+        groupSum += s[l];
+        groupSumSq += q[l];
+      }
+      sums.sum += groupSum;
+      sums.sumSq += groupSumSq;
+    }
+    return sums;
+  }
   for (int64_t n = 0; n < p.N; ++n) {
     const float* plane = x + p.plane(n, c);
     float planeSum = 0, planeSumSq = 0;
@@ -81,6 +130,34 @@ template <bool Relu = false>
 inline DySums channelDySums(const float* x, const float* dy, const ChannelPlanes& p, int64_t c, float mean,
                             const float* y = nullptr) {
   DySums sums;
+  if (p.HW <= kSmallPlane) {  // lane-wise across planes, as channelShiftedSums
+    const int64_t group = planesPerLaneGroup(p.HW);
+    for (int64_t n0 = 0; n0 < p.N; n0 += group) {
+      float s[kLanes] = {}, sc[kLanes] = {};
+      for (int64_t n = n0; n < std::min(p.N, n0 + group); ++n) {
+        const float* xs = x + p.plane(n, c);
+        const float* dys = dy + p.plane(n, c);
+        const float* ys = Relu ? y + p.plane(n, c) : nullptr;
+        forEachLaneChunk(p.HW, [&](int64_t i0, int64_t width) {
+#pragma omp simd
+          for (int64_t l = 0; l < width; ++l) {
+            const float g = gradAt<Relu>(dys, ys, i0 + l);
+            s[l] += g;
+            sc[l] += g * (xs[i0 + l] - mean);
+          }
+        });
+      }
+      float groupDy = 0, groupDyCentered = 0;
+#pragma omp simd reduction(+ : groupDy, groupDyCentered)
+      for (int64_t l = 0; l < kLanes; ++l) {
+        groupDy += s[l];
+        groupDyCentered += sc[l];
+      }
+      sums.dy += groupDy;
+      sums.dyCentered += groupDyCentered;
+    }
+    return sums;
+  }
   for (int64_t n = 0; n < p.N; ++n) {
     const float* xs = x + p.plane(n, c);
     const float* dys = dy + p.plane(n, c);

@@ -26,13 +26,15 @@ async function expectError(promise: Promise<unknown>, code: string, fragments: s
 }
 
 describe.each(testDevices)('batch norm 2d on %s', (device) => {
-  // batch 1, odd channel counts, non-square images, a channel of one plane element
+  // batch 1, odd channel counts, non-square images, a channel of one plane element; 7x7 planes over more images
+  // than the CPU's small-plane sums take per group (16), the last group partial
   const shapes: number[][] = [
     [1, 3, 5, 5],
     [2, 5, 7, 9],
     [4, 16, 4, 4],
     [3, 1, 1, 2],
     [8, 7, 3, 3],
+    [40, 3, 7, 7],
   ];
 
   function inputs(shape: number[], seed: number, offset = 0) {
