@@ -2,15 +2,17 @@
 // CIFAR ResNet shapes, in GFLOP/s, against PyTorch CPU timed row by row in the same run
 // (scripts/bench/torch_ops.py, the faster of its channels_last and contiguous formats), so a busy machine slows
 // both sides of a ratio alike. Our activations (x, dy) are nChw16c, as CPU training programs keep them
-// (lib/graph/layout.ts), unless --layout nchw; weights are nchw (OIHW) either way.
+// (lib/graph/layout.ts), unless --layout nchw; weights are nchw (OIHW) either way. Convolutions run as eager
+// calls; batch norm's forward and backward run as one compiled two-op program per step, as in training
+// (PyTorch's side: its two aten calls).
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
-import { batchNormBackward, batchNormTraining } from '../../ops/batchnorm.js';
 import { conv2d, conv2dBackwardData, conv2dBackwardWeights, conv2dOutputShape } from '../../ops/conv2d.js';
-import { native } from '../../runtime/native.js';
+import { type ValueSpec, native } from '../../runtime/native.js';
+import { Program } from '../../runtime/program.js';
 import { Tensor } from '../../runtime/tensor.js';
 import type { Layout } from '../../runtime/layout.js';
 import type { BenchOptions, BenchRow } from './index.js';
@@ -107,8 +109,18 @@ function randomTensor(shape: readonly number[], seed: number, layout: Layout = '
 interface Prepared {
   step: () => Promise<Tensor[]>;
   inputs: Tensor[];
+  dispose?: () => void;
 }
 
+/** Arena offsets are multiples of this, as lib/graph/compile.ts lays them out. */
+const ARENA_ALIGN = 64;
+
+/**
+ * Batch norm forward (training) then backward as one compiled program, run once per timed step: that is how a
+ * training step runs them (one program per step, lib/graph/compile.ts), with the results (y, the saved statistics,
+ * dx, dgamma, dbeta) in the program's arena. As two eager calls, each call's round trip to the device thread and
+ * back (~50 µs on this VM) cost as much as the kernels themselves at 7×7 and 8×8 planes (~0.1 ms each).
+ */
 function prepareBatchNorm(c: BatchNormCase, layout: Layout): Prepared {
   const shape = [c.n, c.c, c.h, c.w];
   const x = randomTensor(shape, 4, layout);
@@ -117,12 +129,31 @@ function prepareBatchNorm(c: BatchNormCase, layout: Layout): Prepared {
   const beta = randomTensor([c.c], 7);
   const runningMean = Tensor.zeros([c.c]);
   const runningVar = Tensor.fromArray(new Float32Array(c.c).fill(1), [c.c]);
+  const inputs = [x, dy, gamma, beta, runningMean, runningVar];
+  const activation: ValueSpec = { shape, dtype: 'float32', ...(layout === 'nchw' ? {} : { layout }) };
+  const vector: ValueSpec = { shape: [c.c], dtype: 'float32' };
+  // 0-5 bound (the inputs above), 6-11 in the arena: y, saveMean, saveInvStd, dx, dgamma, dbeta
+  const values: ValueSpec[] = [activation, activation, vector, vector, vector, vector];
+  let arenaBytes = 0;
+  for (const spec of [activation, vector, vector, activation, vector, vector]) {
+    values.push({ ...spec, offset: arenaBytes });
+    arenaBytes += Math.ceil((4 * spec.shape.reduce((a, b) => a * b, 1)) / ARENA_ALIGN) * ARENA_ALIGN;
+  }
+  const attrs = { eps: 1e-5, momentum: 0.1 };
+  const program = new Program(x.device, {
+    values,
+    ops: [
+      { op: 'batchnorm_forward_training', inputs: [0, 2, 3, 4, 5], outputs: [6, 4, 5, 7, 8], attrs },
+      { op: 'batchnorm_backward', inputs: [0, 1, 2, 7, 8], outputs: [9, 10, 11], attrs: { eps: attrs.eps } },
+    ],
+    externals: [0, 1, 2, 3, 4, 5],
+    arenaBytes,
+  });
   const step = async () => {
-    const { y, saveMean, saveInvStd } = await batchNormTraining(x, gamma, beta, runningMean, runningVar, {});
-    const { dx, dgamma, dbeta } = await batchNormBackward(x, dy, gamma, saveMean, saveInvStd, {});
-    return [y, saveMean, saveInvStd, dx, dgamma, dbeta];
+    await program.run(inputs);
+    return [];
   };
-  return { step, inputs: [x, dy, gamma, beta, runningMean, runningVar] };
+  return { step, inputs, dispose: () => program.dispose() };
 }
 
 function prepareConv(c: ConvCase, layout: Layout): Prepared {
@@ -230,6 +261,7 @@ async function timeRow(c: Case, iterations: number, torch: TorchBaseline, layout
     }
   } finally {
     for (const t of ours.inputs) t.dispose();
+    ours.dispose?.();
   }
   const oursGflops = flops(c) / median(oursSeconds) / 1e9;
   const formats = [...torchSeconds.values()].map((seconds) => flops(c) / median(seconds) / 1e9);
