@@ -1,8 +1,9 @@
-// Data parallel across processes: the launch environment (torchrun's variables, or Slurm's), the Gloo process
-// group formed through rank 0's TCP store, and the few collectives the Trainer needs besides the gradient one.
+// Data parallel across processes: the launch environment (torchrun's variables, or Slurm's), the process group
+// formed through rank 0's TCP store (Gloo on cpu devices, NCCL on cuda ones), and the few collectives the Trainer
+// needs besides the gradient one.
 import { runOp } from '../ops/eager.js';
 import { checkNumber, checkTensor } from '../ops/validate.js';
-import { Device } from '../runtime/device.js';
+import { Device, requireAvailable } from '../runtime/device.js';
 import { ResnetError, expected } from '../runtime/errors.js';
 import { native } from '../runtime/native.js';
 import { Tensor } from '../runtime/tensor.js';
@@ -102,7 +103,10 @@ export interface ProcessGroupOptions {
   iface?: string;
 }
 
-/** This process's rank in a group of processes, over Gloo; every rank creates it with the same world size. */
+/**
+ * This process's rank in a group of processes, over Gloo (cpu) or NCCL (cuda: one GPU per process, the unique id
+ * from rank 0 through the store); every rank creates it with the same world size.
+ */
 export class ProcessGroup {
   readonly id: number;
   readonly rank: number;
@@ -126,11 +130,10 @@ export class ProcessGroup {
     const masterPort = options.masterPort ?? DEFAULT_MASTER_PORT;
     if (!Number.isInteger(masterPort) || masterPort < 1 || masterPort > 65535) throw expected('RN_INVALID_ARGUMENT', op, 'masterPort', 'a port in 1…65535', String(masterPort));
     const device = Device.from(options.device ?? 'cpu');
-    if (device.kind !== 'cpu') {
-      throw new ResnetError('RN_DEVICE_UNAVAILABLE', `a group of processes on '${device.kind}' devices needs the NCCL process group, which is not built yet; use cpu devices (Gloo)`, op);
-    }
+    requireAvailable(device); // a cuda device: loads the CUDA backend (NCCL), or names what is missing
     if (!native().hasGloo) {
-      throw new ResnetError('RN_DEVICE_UNAVAILABLE', 'this build has no Gloo, which training across processes needs: install libgloo-dev (Debian/Ubuntu) and rebuild with `npm run build:native`', op);
+      // The rendezvous store is built with Gloo, so cuda groups (NCCL) need it too.
+      throw new ResnetError('RN_DEVICE_UNAVAILABLE', 'this build has no Gloo, whose rendezvous training across processes needs (on cpu and cuda devices): install libgloo-dev (Debian/Ubuntu) and rebuild with `npm run build:native`', op);
     }
     const timeoutSeconds = checkNumber(op, 'timeoutSeconds', options.timeoutSeconds ?? DEFAULT_COLLECTIVE_TIMEOUT_SECONDS, Number.MIN_VALUE);
     const id = await native().createProcessGroup({

@@ -18,6 +18,7 @@ struct Registry {
   int nextId = 1;
   std::map<int, CommunicatorsByDevice> groups;
   std::map<std::string, InProcessGroupFactory> factories;  // by backend
+  std::map<std::string, ProcessRankFactory> processFactories;  // by backend
 };
 
 Registry& registry() {
@@ -196,6 +197,27 @@ void registerInProcessGroupFactory(const std::string& backend, InProcessGroupFac
   registry().factories[backend] = std::move(factory);
 }
 
+void registerProcessRankFactory(const std::string& backend, ProcessRankFactory factory) {
+  std::lock_guard<std::mutex> lock(registry().mutex);
+  registry().processFactories[backend] = std::move(factory);
+}
+
+ProcessRankFactory processRankFactory(const std::string& backend) {
+  std::lock_guard<std::mutex> lock(registry().mutex);
+  auto found = registry().processFactories.find(backend);
+  return found == registry().processFactories.end() ? ProcessRankFactory() : found->second;
+}
+
+int reserveGroupId() {
+  std::lock_guard<std::mutex> lock(registry().mutex);
+  return registry().nextId++;
+}
+
+void addGroupWithId(int id, CommunicatorsByDevice ranks) {
+  std::lock_guard<std::mutex> lock(registry().mutex);
+  registry().groups[id] = std::move(ranks);
+}
+
 int createInProcessGroup(const std::vector<std::string>& devices, double timeoutSeconds) {
   RN_CHECK(!devices.empty(), code::kInvalidArgument, "", "an in-process group needs at least one device");
   RN_CHECK(timeoutSeconds > 0, code::kInvalidArgument, "",
@@ -223,14 +245,8 @@ int createInProcessGroup(const std::vector<std::string>& devices, double timeout
     if (found != registry().factories.end()) factory = found->second;
   }
   if (factory) {
-    int id = 0;
-    {
-      std::lock_guard<std::mutex> lock(registry().mutex);
-      id = registry().nextId++;  // reserved: the factory's communicators name it in their errors
-    }
-    CommunicatorsByDevice ranks = factory(id, names, timeoutSeconds);
-    std::lock_guard<std::mutex> lock(registry().mutex);
-    registry().groups[id] = std::move(ranks);
+    const int id = reserveGroupId();  // the factory's communicators name it in their errors
+    addGroupWithId(id, factory(id, names, timeoutSeconds));
     return id;
   }
   auto shared = std::make_shared<SharedState>(names, timeoutSeconds);

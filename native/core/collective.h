@@ -45,4 +45,26 @@ using InProcessGroupFactory =
     std::function<CommunicatorsByDevice(int group, const std::vector<std::string>& devices, double timeoutSeconds)>;
 void registerInProcessGroupFactory(const std::string& backend, InProcessGroupFactory factory);
 
+// This process's rank of a group spanning processes (one rank each) on a device of a backend with its own
+// collectives (cuda: NCCL). The caller (native/gloo/process_group.cc) has formed the rendezvous; the backend
+// creates its communicator on the device's worker thread, which is the thread it is called on.
+struct ProcessRankSpec {
+  int group = 0;  // the id the rank will be registered under (named in errors)
+  int rank = 0;
+  int worldSize = 1;
+  std::string device;  // canonical name ("cuda:0")
+  double timeoutSeconds = 300;
+  // Rank 0: calls make() and publishes its bytes through the rendezvous store; every other rank waits for them.
+  // Returns the bytes on every rank; throws RN_RENDEZVOUS_FAILED when rank 0's never come.
+  std::function<std::vector<char>(const std::function<std::vector<char>()>& make)> shareFromRank0;
+  std::shared_ptr<void> keepAlive;  // the rendezvous store (rank 0 serves it): kept for the rank's lifetime
+};
+using ProcessRankFactory = std::function<std::shared_ptr<Communicator>(const ProcessRankSpec& spec)>;
+void registerProcessRankFactory(const std::string& backend, ProcessRankFactory factory);
+// The backend's factory, or an empty function when it has none (its devices cannot join groups of processes).
+ProcessRankFactory processRankFactory(const std::string& backend);
+// Reserves a group id, for a communicator that names it in its errors before addGroup-like registration.
+int reserveGroupId();
+void addGroupWithId(int id, CommunicatorsByDevice ranks);
+
 }  // namespace rn

@@ -1,9 +1,11 @@
-// The "cuda" backend's in-process group: one NCCL communicator per device, created on each device's own worker
+// The "cuda" backend's NCCL groups. In process: one NCCL communicator per device, created on each device's own worker
 // thread (ncclCommInitRankConfig with one shared ncclUniqueId, all ranks at once), non-blocking (blocking = 0) so
 // that no NCCL call can hang a worker: every call is followed by polling ncclCommGetAsyncError (and, for an
 // all-reduce, an event recorded after it) until it completes, fails or the group's timeout passes; a failure or a
 // timeout aborts the rank's communicator (ncclCommAbort), marks the group failed, and the other ranks abort theirs
-// as soon as they see it. Later calls on a failed group throw its first error at once.
+// as soon as they see it. Later calls on a failed group throw its first error at once. Across processes (one rank
+// each): the same communicator and polling, the unique id shared through the rendezvous store of the group of
+// processes (native/gloo/process_group.cc).
 #include "nccl.h"
 
 #include <nccl.h>
@@ -42,8 +44,10 @@ std::string ncclText(ncclResult_t status) {
 // entered (to name the ranks that did not arrive), and the first failure.
 class NcclGroupState {
  public:
-  NcclGroupState(int group, std::vector<std::string> devices, double timeoutSeconds)
-      : group_(group), devices_(std::move(devices)), timeoutSeconds_(timeoutSeconds),
+  // crossProcess: one rank of a group of processes (devices[k] names rank k's device for this process's rank
+  // only), so the other ranks' progress is not known here.
+  NcclGroupState(int group, std::vector<std::string> devices, double timeoutSeconds, bool crossProcess = false)
+      : group_(group), devices_(std::move(devices)), timeoutSeconds_(timeoutSeconds), crossProcess_(crossProcess),
         entered_(new std::atomic<uint64_t>[devices_.size()]) {
     for (size_t k = 0; k < devices_.size(); ++k) entered_[k] = 0;
   }
@@ -59,6 +63,16 @@ class NcclGroupState {
 
   // This rank enters its next all-reduce; returns its number (1, 2, …).
   uint64_t enter(int rank) { return ++entered_[rank]; }
+  // What a rank that timed out at all-reduce number `call` waited for.
+  std::string waitedFor(uint64_t call) const {
+    if (crossProcess_) {
+      return "the other processes' ranks to complete the NCCL all-reduce (one of them died, hung or did not reach "
+             "this step; their own logs say which)";
+    }
+    const std::string absent = missing(call);
+    return absent.empty() ? "the NCCL all-reduce to complete; every rank arrived" : absent + ", which did not arrive";
+  }
+
   // The ranks that have not yet entered all-reduce number `call`: "rank 1 (cuda:1)", "ranks 1 (cuda:1), 2 (cuda:2)".
   std::string missing(uint64_t call) const {
     std::string out;
@@ -93,6 +107,7 @@ class NcclGroupState {
   const int group_;
   const std::vector<std::string> devices_;
   const double timeoutSeconds_;
+  const bool crossProcess_;
   std::unique_ptr<std::atomic<uint64_t>[]> entered_;
   std::atomic<bool> failed_{false};
   std::mutex mutex_;
@@ -112,8 +127,11 @@ class Backoff {
 
 class NcclRank final : public DeviceCommunicator {
  public:
-  NcclRank(std::shared_ptr<NcclGroupState> shared, int rank, Device& device, ncclComm_t comm, cudaEvent_t done)
-      : shared_(std::move(shared)), rank_(rank), device_(device), comm_(comm), done_(done) {}
+  // keepAlive: what must outlive the communicator (a group of processes: the rendezvous store rank 0 serves).
+  NcclRank(std::shared_ptr<NcclGroupState> shared, int rank, Device& device, ncclComm_t comm, cudaEvent_t done,
+           std::shared_ptr<void> keepAlive = nullptr)
+      : shared_(std::move(shared)), rank_(rank), device_(device), comm_(comm), done_(done),
+        keepAlive_(std::move(keepAlive)) {}
 
   ~NcclRank() override {
     // Every all-reduce was waited for, so nothing of this communicator is in flight: aborting only frees it
@@ -182,13 +200,11 @@ class NcclRank final : public DeviceCommunicator {
       shared_->throwIfFailed(op);
     }
     if (Clock::now() >= deadline) {
-      const std::string missing = shared_->missing(number);
+      const std::string waited = shared_->waitedFor(number);
       abort();
       throw shared_->fail(code::kCollectiveTimeout, op,
                           "allreduce on group " + std::to_string(shared_->group()) + ": " + shared_->rankName(rank_) +
-                              " waited " + seconds(shared_->timeoutSeconds()) + " for " +
-                              (missing.empty() ? std::string("the NCCL all-reduce to complete; every rank arrived")
-                                               : missing + ", which did not arrive"));
+                              " waited " + seconds(shared_->timeoutSeconds()) + " for " + waited);
     }
   }
 
@@ -211,6 +227,7 @@ class NcclRank final : public DeviceCommunicator {
   Device& device_;
   ncclComm_t comm_;
   cudaEvent_t done_;
+  std::shared_ptr<void> keepAlive_;
 };
 
 // What one rank's worker produced: its communicator and event, or why it failed.
@@ -222,8 +239,8 @@ struct RankStart {
 };
 
 // On rank k's worker (its device current): a non-blocking communicator of the group, polled until ready.
-void startRank(NcclGroupState& shared, int rank, const ncclUniqueId& id, Clock::time_point deadline, RankStart& out) {
-  const std::string op = "createInProcessGroup";
+void startRank(const std::string& op, NcclGroupState& shared, int rank, const ncclUniqueId& id,
+               Clock::time_point deadline, RankStart& out) {
   const std::string who = "group " + std::to_string(shared.group()) + ", " + shared.rankName(rank);
   try {
     RN_CUDA(op, cudaEventCreateWithFlags(&out.done, cudaEventDisableTiming));
@@ -279,7 +296,7 @@ CommunicatorsByDevice createNcclGroup(int group, const std::vector<std::string>&
     auto finished = std::make_shared<std::promise<void>>();
     done.push_back(finished->get_future());
     members[k]->worker().submit([&, k, finished] {
-      startRank(*shared, static_cast<int>(k), id, deadline, starts[k]);
+      startRank(op, *shared, static_cast<int>(k), id, deadline, starts[k]);
       finished->set_value();
     });
   }
@@ -304,7 +321,39 @@ CommunicatorsByDevice createNcclGroup(int group, const std::vector<std::string>&
   return ranks;
 }
 
-const bool registered = (registerInProcessGroupFactory("cuda", createNcclGroup), true);
+// This process's rank of a group of processes, on its device's worker (the thread this runs on): rank 0 makes the
+// unique id and shares it through the rendezvous store, then every rank creates its communicator (collective:
+// it completes once all ranks have joined, or fails at the timeout). NCCL before 2.30 refuses two ranks on one GPU
+// ("Duplicate GPU detected"); 2.30 allows it with NCCL_MULTI_RANK_GPU_ENABLE=1.
+std::shared_ptr<Communicator> createNcclProcessRank(const ProcessRankSpec& spec) {
+  const std::string op = "createProcessGroup";
+  std::vector<std::string> names(spec.worldSize, "another process");
+  names[spec.rank] = spec.device;
+  auto shared = std::make_shared<NcclGroupState>(spec.group, names, spec.timeoutSeconds, true);
+  const std::vector<char> bytes = spec.shareFromRank0([&] {
+    ncclUniqueId id;
+    const ncclResult_t status = ncclGetUniqueId(&id);
+    RN_CHECK(status == ncclSuccess, code::kBackend, op, "rank 0: ncclGetUniqueId failed: " + ncclText(status));
+    return std::vector<char>(id.internal, id.internal + sizeof(id.internal));
+  });
+  RN_CHECK(bytes.size() == sizeof(ncclUniqueId::internal), code::kRendezvousFailed, op,
+           "rank " + std::to_string(spec.rank) + ": rank 0's NCCL unique id has " + std::to_string(bytes.size()) +
+               " bytes, not " + std::to_string(sizeof(ncclUniqueId::internal)) +
+               " (do all ranks run the same NCCL version?)");
+  ncclUniqueId id;
+  std::copy(bytes.begin(), bytes.end(), id.internal);
+  RankStart start;
+  startRank(op, *shared, spec.rank, id, shared->deadline(), start);
+  if (start.error) {
+    if (start.comm) ncclCommAbort(start.comm);
+    if (start.done) cudaEventDestroy(start.done);
+    std::rethrow_exception(start.error);
+  }
+  return std::make_shared<NcclRank>(shared, spec.rank, getDevice(spec.device), start.comm, start.done, spec.keepAlive);
+}
+
+const bool registered = (registerInProcessGroupFactory("cuda", createNcclGroup),
+                         registerProcessRankFactory("cuda", createNcclProcessRank), true);
 
 }  // namespace
 }  // namespace rn::cuda

@@ -213,6 +213,34 @@ int createProcessGroup(const ProcessGroupOptions& o) {
   if (o.rank == 0) server = std::make_unique<TcpStoreServer>(o.masterPort, o.worldSize);
   auto store = std::make_shared<TcpStoreClient>(o.masterAddr, o.masterPort, o.rank, o.worldSize, timeout);
 
+  // A device of a backend with its own collectives (cuda: NCCL): the store only carries what that backend shares
+  // from rank 0 (NCCL's unique id), and stays up, rank 0 serving it, for as long as the rank lives.
+  const std::string backend = getDevice(o.device).backend();
+  if (backend != "cpu") {
+    ProcessRankFactory factory = processRankFactory(backend);
+    RN_CHECK(static_cast<bool>(factory), code::kDeviceUnavailable, "",
+             "'" + device + "' cannot join a group of processes: the " + backend + " backend has no collectives across processes");
+    ProcessRankSpec spec;
+    spec.group = reserveGroupId();
+    spec.rank = o.rank;
+    spec.worldSize = o.worldSize;
+    spec.device = device;
+    spec.timeoutSeconds = o.timeoutSeconds;
+    const std::string key = backend + "/unique-id";
+    spec.shareFromRank0 = [&](const std::function<std::vector<char>()>& make) {
+      if (o.rank != 0) return store->get(key);
+      std::vector<char> bytes = make();
+      store->set(key, bytes);
+      return bytes;
+    };
+    spec.keepAlive = std::make_shared<std::pair<std::shared_ptr<TcpStoreServer>, std::shared_ptr<TcpStoreClient>>>(
+        std::shared_ptr<TcpStoreServer>(std::move(server)), store);
+    CommunicatorsByDevice ranks;
+    ranks[device] = factory(spec);
+    addGroupWithId(spec.group, std::move(ranks));
+    return spec.group;
+  }
+
   ::gloo::transport::tcp::attr attr;
   if (!o.iface.empty()) {
     attr.iface = o.iface;

@@ -1,4 +1,6 @@
-// A collective group spanning processes (one rank each) over Gloo's TCP transport, formed through rank 0's TCP store.
+// A collective group spanning processes (one rank each), formed through rank 0's TCP store: over Gloo's TCP
+// transport for CPU devices, over the device backend's own collectives for others (cuda: NCCL, whose unique id
+// travels through the store).
 #pragma once
 #include <string>
 
@@ -9,7 +11,7 @@ struct ProcessGroupOptions {
   int worldSize = 1;
   std::string masterAddr;  // where rank 0's store listens (MASTER_ADDR)
   int masterPort = 0;      // MASTER_PORT
-  std::string device;      // this rank's device ("cpu:0"): the one whose programs find this communicator
+  std::string device;      // this rank's device ("cpu:0", "cuda:1"): the one whose programs find this communicator
   double timeoutSeconds = 300;
   std::string iface;  // network interface for Gloo's pairs; empty: the one that reaches masterAddr
 };

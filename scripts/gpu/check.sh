@@ -7,7 +7,8 @@
 #       ours and PyTorch's (cudnn.benchmark=True) in the same run;
 # and prints one table. Needs build-gpu-kit/ from `bash scripts/gpu/pack.sh` (Node.js, the CPU addon, compiled JS).
 # Logs and JSON go to $OUT (the device tool's output folder) or /tmp/rn-gpu-check. Exit status 1 if a part failed.
-# Usage: bash scripts/gpu/check.sh [--skip-build] [--dry-run]
+# Usage: bash scripts/gpu/check.sh [--skip-build] [--dry-run] [--nccl-only] [--bench-only=MODEL:BATCH,…]
+#   --nccl-only: the build, (a') and (a'') alone.
 #   --dry-run: no GPU needed — the same steps on the CPU with small sizes (skips the build), to check this harness.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,13 +21,14 @@ exec > >(tee "$out/check.log") 2>&1
 start=$(date +%s)
 step() { printf '\n== %s (%d s)\n' "$*" "$(($(date +%s) - start))"; }
 failed=()
-skip_build=0 dry_run=0 bench_only=
+skip_build=0 dry_run=0 bench_only= nccl_only=0
 for arg in "$@"; do
   case $arg in
     --skip-build) skip_build=1 ;;
     --dry-run) dry_run=1 skip_build=1 ;;
     --bench-only=*) bench_only=${arg#--bench-only=} ;;
-    *) echo "check.sh: unknown option '$arg' (known: --skip-build, --dry-run, --bench-only=MODEL:BATCH,…)"; exit 2 ;;
+    --nccl-only) nccl_only=1 ;;
+    *) echo "check.sh: unknown option '$arg' (known: --skip-build, --dry-run, --bench-only=MODEL:BATCH,…, --nccl-only)"; exit 2 ;;
   esac
 done
 if ((dry_run)); then
@@ -121,14 +123,28 @@ step "doctor"
   process.exitCode = await doctor([]);
 " || failed+=(doctor)
 
+if ((!nccl_only)); then
 step "(a) every op on $device against the CPU"
 NVIDIA_TF32_OVERRIDE=0 timeout 150 "$rn_node" "$kit/js/scripts/gpu/ops.js" --device "$device" --json "$out/ops.json" ||
   failed+=(ops)
+fi
 
 if [[ -z $bench_only ]]; then
 step "(a') NCCL all-reduce on one rank: correctness, and its time against a device-side accumulate"
 timeout 90 "$rn_node" "$kit/js/scripts/gpu/nccl.js" --device "$device" | tee "$out/nccl.jsonl" || failed+=(nccl)
 
+# One process per rank, the NCCL unique id through rank 0's store. With one GPU, 2 processes share it: NCCL 2.30+
+# allows that (NCCL_MULTI_RANK_GPU_ENABLE=1, which the script sets); older NCCL refuses, and then every rank
+# must stop with NCCL's reason within the timeout rather than hang.
+step "(a'') NCCL across processes: 1 process, then 2 (on $(nvidia-smi -L 2>/dev/null | wc -l) GPU(s))"
+kind=(); ((dry_run)) && kind=(--device cpu --floats 2560000)
+for n in 1 2; do
+  timeout 150 "$rn_node" "$kit/js/scripts/gpu/nccl-procs.js" --processes "$n" --timeout 30 "${kind[@]}" | tee -a "$out/nccl.jsonl" ||
+    failed+=("nccl across $n processes")
+done
+fi
+
+if [[ -z $bench_only ]] && ((!nccl_only)); then
 step "(b) 3 training steps against PyTorch (TF32 off)"
 : > "$out/parity.jsonl"
 for spec in "${parity_specs[@]}"; do
@@ -140,9 +156,9 @@ for spec in "${parity_specs[@]}"; do
     failed+=("parity $model (ours)")
   fi
 done
-
 fi
 
+((nccl_only)) && bench_specs=()
 step "(c) training throughput and peak memory, ours and PyTorch"
 : > "$out/bench.jsonl"
 : > "$out/profile.jsonl"
@@ -154,13 +170,13 @@ for spec in "${bench_specs[@]}"; do
     tee -a "$out/bench.jsonl" || failed+=("bench $model b$batch (PyTorch)")
 done
 
-if ((!dry_run)) && [[ -z $bench_only ]]; then
+if ((!dry_run && !nccl_only)) && [[ -z $bench_only ]]; then
   step "(c') ResNet-50 b128 again with a 4 GiB convolution workspace (1 GiB above); the algorithms chosen: cudnn.log"
   RN_CUDNN_LOG=1 timeout 90 "$rn_node" "$kit/js/scripts/gpu/train.js" bench --model resnet50 --batch 128 --steps "$bench_steps" \
     --device "$device" --workspace 4GiB 2> "$out/cudnn.log" || failed+=("bench resnet50 b128 4GiB workspace")
 fi
 
 step "summary"
-"$rn_node" "$kit/js/scripts/gpu/report.js" "$out" "${#parity_specs[@]}" "${#bench_specs[@]}" ${bench_only:+--bench-only} | tee "$out/summary.txt" || failed+=(report)
+"$rn_node" "$kit/js/scripts/gpu/report.js" "$out" "${#parity_specs[@]}" "${#bench_specs[@]}" ${bench_only:+--bench-only} $( ((nccl_only)) && echo --nccl-only) | tee "$out/summary.txt" || failed+=(report)
 echo "check.sh: $(($(date +%s) - start)) s${failed[*]:+; failed: ${failed[*]}}"
 ((${#failed[@]} == 0))

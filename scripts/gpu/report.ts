@@ -1,5 +1,5 @@
-// GPU check: the one table — the machine, (a) ops, (b) training parity with PyTorch, (c) training throughput and
-// peak memory against PyTorch — from the JSON that check.sh collected in DIR (ops.json, parity.jsonl, bench.jsonl).
+// GPU check: the one table — the machine, (a) ops, (a') NCCL, (b) training parity with PyTorch, (c) training throughput and
+// peak memory against PyTorch — from the JSON that check.sh collected in DIR (ops.json, nccl.jsonl, parity.jsonl, bench.jsonl).
 // Usage: node report.js DIR [PARITY_RUNS BENCH_RUNS]   (exit status 1 when a part failed or is missing)
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -111,11 +111,56 @@ function benchSection(dir: string, expected: number): { lines: string[]; ok: boo
   return { lines, ok: rows.filter((r) => r.impl === 'resnet-node').length === expected };
 }
 
+interface NcclRow {
+  check: string;
+  ok: boolean;
+  devices?: string[];
+  relativeError?: number;
+  ncclAllreduceMs?: number;
+  accumulateMs?: number;
+  processes?: number;
+  outcome?: string;
+  nccl?: string | null;
+  error?: string;
+  ranks?: { rank: number; relativeError?: number; allreduceMs?: number; accumulateMs?: number; joinMs?: number; message?: string }[];
+}
+
+const ms = (x: unknown) => (typeof x === 'number' ? x.toFixed(2) : '—');
+
+/** (a') nccl.js's one-process rows and (a'') nccl-procs.js's rows from nccl.jsonl. */
+function ncclSection(dir: string): { lines: string[]; ok: boolean } {
+  const rows = jsonLines<NcclRow>(join(dir, 'nccl.jsonl'));
+  const lines: string[] = [];
+  const correct = rows.find((r) => r.check === 'nccl allreduce correctness');
+  const timed = rows.find((r) => r.check === 'nccl allreduce time');
+  if (correct || timed) {
+    lines.push(
+      `(a') NCCL in one process, ${correct?.devices?.length ?? 1} rank(s): weighted all-reduce ${correct?.ok ? 'ok' : 'FAIL'} (relative error ${sci(correct?.relativeError)}); ` +
+        `25.6 M floats ${ms(timed?.ncclAllreduceMs)} ms (accumulate of the same: ${ms(timed?.accumulateMs)} ms)`,
+    );
+  }
+  for (const r of rows.filter((row) => row.check === 'nccl across processes')) {
+    const first = r.ranks?.[0];
+    lines.push(
+      `(a'') NCCL across ${r.processes} process(es) on ${r.devices?.join(', ')}: ${r.outcome}` +
+        (first?.allreduceMs !== undefined
+          ? `; relative error ${sci(Math.max(...(r.ranks ?? []).map((k) => k.relativeError ?? Infinity)))}, 25.6 M floats ${ms(first.allreduceMs)} ms (accumulate ${ms(first.accumulateMs)} ms), join ${ms(first.joinMs)} ms`
+          : first?.message
+            ? `: ${first.message.slice(0, 300)}`
+            : ''),
+    );
+  }
+  if (rows.length === 0) lines.push("(a') NCCL: no result (nccl.jsonl missing: see the log above)");
+  return { lines, ok: rows.length > 0 && rows.every((r) => r.ok !== false) };
+}
+
 const [dir = '.', parityRuns = '2', benchRuns = '4', mode = ''] = process.argv.slice(2);
-// check.sh --bench-only: (a) and (c).
+// check.sh --bench-only: (a) and (c); --nccl-only: (a') and (a'').
 const sections =
   mode === '--bench-only'
     ? [opsSection(dir), benchSection(dir, Number(benchRuns))]
-    : [opsSection(dir), paritySection(dir, Number(parityRuns)), benchSection(dir, Number(benchRuns))];
+    : mode === '--nccl-only'
+      ? [ncclSection(dir)]
+      : [opsSection(dir), ncclSection(dir), paritySection(dir, Number(parityRuns)), benchSection(dir, Number(benchRuns))];
 console.log([...machine(), ...sections.flatMap((s) => s.lines)].join('\n'));
 process.exitCode = sections.every((s) => s.ok) ? 0 : 1;

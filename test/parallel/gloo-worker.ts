@@ -1,5 +1,5 @@
 // One rank of the multi-process tests, run through vite-node with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT set:
-// joins the Gloo group and trains the small test network with SyncBN on its share of each batch.
+// joins the group (Gloo; NCCL with RN_TEST_DEVICE=cuda:N) and trains the small test network with SyncBN on its share of each batch.
 //   argv: <steps> <out.json>   (batch sizes cycle through 8, 7, 8, 1, 5; "out" gets the parameters, buffers, momentum)
 // Prints "step N" after each step; on an error prints one JSON line {"error": code, "message": …} and exits 3.
 import { writeFileSync } from 'node:fs';
@@ -13,7 +13,9 @@ import { BATCHES, batchOf, inputShape, optimizer, smallResNet } from './model.js
 const [steps, out] = [Number(process.argv[2] ?? 5), process.argv[3]];
 try {
   const env = launchEnv()!;
-  const group = await ProcessGroup.create({ rank: env.rank, worldSize: env.worldSize, masterAddr: env.masterAddr, masterPort: env.masterPort, timeoutSeconds: collectiveTimeout() });
+  // RN_TEST_DEVICE: this rank's device (cuda:N: the NCCL process group; default cpu: Gloo).
+  const device = process.env.RN_TEST_DEVICE ?? 'cpu';
+  const group = await ProcessGroup.create({ rank: env.rank, worldSize: env.worldSize, masterAddr: env.masterAddr, masterPort: env.masterPort, device, timeoutSeconds: collectiveTimeout() });
   const module = smallResNet();
   const runtime = new ModelRuntime(module, { inputShape, optimizer, device: group.device, group: group.id, syncBatchNorm: true });
   // Each rank starts from a different initialisation: the broadcast must make them rank 0's.
