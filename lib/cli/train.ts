@@ -49,7 +49,7 @@ export const trainOptions = {
   cpuConv: { type: 'string', default: 'auto', choices: ['auto', 'direct'], help: 'CPU 3x3 convolutions: Winograd where faster (float32 results ~1e-4 off per layer), or direct only (as exact as PyTorch)' },
   cudnn: { type: 'string', default: 'fastest', choices: ['fastest', 'default', 'deterministic'], help: 'cuDNN convolution algorithms: benchmark once per shape, heuristics, or deterministic only (fb.resnet.torch)' },
   nGPU: { type: 'integer', default: 0, min: 0, help: 'data parallel on cuda:0 … cuda:N-1, the batch split across them (fb.resnet.torch); 0: --device' },
-  devices: { type: 'string', default: '', help: "data parallel on these devices, one replica each: 'cuda:0,cuda:1', or 'cpu,cpu' for CPU replicas (cpu:0, cpu:1)" },
+  devices: { type: 'string', default: '', help: "data parallel on these devices, one replica each: 'cuda:0,cuda:1'; 'cuda:0,cuda:0' for two replicas on one GPU (cuda:0, cuda:0/1); 'cpu,cpu' for CPU replicas (cpu:0, cpu:1)" },
   syncBN: { type: 'boolean', default: false, help: 'with several devices: batch-norm statistics over all replicas (default: per replica)' },
   threads: { type: 'integer', default: 0, min: 0, help: 'CPU backend threads, shared among CPU replicas; 0: all cores (or RN_NUM_THREADS; under launch, cores / processes per node)' },
   timeout: { type: 'number', default: 0, min: 0, help: 'multi-process (launch, Slurm): seconds a rank waits for the others at the rendezvous and each all-reduce before failing with an error naming the rank; 0: RN_COLLECTIVE_TIMEOUT or 300' },
@@ -88,13 +88,26 @@ async function loadDataset(o: TrainCliOptions): Promise<TrainingData> {
   });
 }
 
-/** --nGPU N: cuda:0 … cuda:N-1; --devices as listed, each bare 'cpu' taking the next CPU index; else undefined (--device). */
+/**
+ * --nGPU N: cuda:0 … cuda:N-1; --devices as listed, each bare 'cpu' taking the next CPU index and each repeat of
+ * a GPU its next replica slot ('cuda:0,cuda:0' → cuda:0, cuda:0/1: two replicas on GPU 0); else undefined (--device).
+ */
 export function replicaDevices(o: Pick<TrainCliOptions, 'nGPU' | 'devices'>): string[] | undefined {
   if (o.nGPU && o.devices) throw new ResnetError('RN_INVALID_ARGUMENT', 'train: give --nGPU or --devices, not both');
   if (o.nGPU) return Array.from({ length: o.nGPU }, (_, i) => `cuda:${i}`);
   if (!o.devices) return undefined;
   let nextCpu = 0;
-  return o.devices.split(',').map((d) => (d.trim() === 'cpu' ? `cpu:${nextCpu++}` : d.trim()));
+  const slots = new Map<string, number>();
+  return o.devices.split(',').map((raw) => {
+    const d = raw.trim();
+    if (d === 'cpu') return `cpu:${nextCpu++}`;
+    const gpu = /^cuda(?::(\d+))?$/.exec(d);
+    if (!gpu) return d;
+    const name = `cuda:${gpu[1] ?? 0}`;
+    const slot = slots.get(name) ?? 0;
+    slots.set(name, slot + 1);
+    return slot === 0 ? name : `${name}/${slot}`;
+  });
 }
 
 /** Builds the Trainer a `train` command line describes (shared with tests and `bench train`). */

@@ -11,12 +11,19 @@ export type DeviceKind = 'cpu' | 'cuda';
 export class Device {
   private constructor(
     readonly kind: DeviceKind,
+    /** The CPU replica, or the GPU. */
     readonly index: number,
+    /** 0, or a further replica on the same GPU ('cuda:0/1': its own worker, stream and handles). */
+    readonly slot: number = 0,
   ) {}
 
-  /** The name native code uses: 'cpu' (cpu:0), 'cpu:N' (a further CPU replica with its own worker) or 'cuda:N'. */
+  /**
+   * The name native code uses: 'cpu' (cpu:0), 'cpu:N' (a further CPU replica with its own worker), 'cuda:N', or
+   * 'cuda:N/S' (replica slot S on GPU N, so that several replicas can train on one GPU).
+   */
   get name(): string {
-    return this.kind === 'cpu' && this.index === 0 ? 'cpu' : `${this.kind}:${this.index}`;
+    if (this.kind === 'cpu' && this.index === 0) return 'cpu';
+    return `${this.kind}:${this.index}${this.slot > 0 ? `/${this.slot}` : ''}`;
   }
 
   toString(): string {
@@ -25,22 +32,29 @@ export class Device {
 
   private static readonly cache = new Map<string, Device>();
 
-  /** Parses 'cpu', 'cpu:N', 'cuda' or 'cuda:N' (or returns a Device as is); 'cpu' and 'cpu:0' are one Device. */
+  /**
+   * Parses 'cpu', 'cpu:N', 'cuda', 'cuda:N' or 'cuda:N/S' (or returns a Device as is); 'cpu' and 'cpu:0' are one
+   * Device, and so are 'cuda:N' and 'cuda:N/0'.
+   */
   static from(spec: string | Device): Device {
     if (spec instanceof Device) return spec;
     if (typeof spec !== 'string') {
-      throw new ResnetError('RN_INVALID_ARGUMENT', `Expected a device like 'cpu' or 'cuda:0' but received ${typeof spec}`);
+      throw new ResnetError('RN_INVALID_ARGUMENT', `Expected a device like 'cpu', 'cuda:0' or 'cuda:0/1' but received ${typeof spec}`);
     }
-    const match = /^(cpu|cuda)(?::(\d+))?$/.exec(spec.trim());
+    const match = /^(cpu|cuda)(?::(\d+)(?:\/(\d+))?)?$/.exec(spec.trim());
     if (!match) {
-      throw new ResnetError('RN_INVALID_ARGUMENT', `Expected a device like 'cpu' or 'cuda:0' but received '${spec}'`);
+      throw new ResnetError('RN_INVALID_ARGUMENT', `Expected a device like 'cpu', 'cuda:0' or 'cuda:0/1' but received '${spec}'`);
     }
     const kind = match[1] as DeviceKind;
     const index = match[2] === undefined ? 0 : Number(match[2]);
-    const key = `${kind}:${index}`;
+    const slot = match[3] === undefined ? 0 : Number(match[3]);
+    if (kind === 'cpu' && slot > 0) {
+      throw new ResnetError('RN_INVALID_ARGUMENT', `cpu devices have no replica slots ('${spec}'): each 'cpu:N' already is a replica with its own worker`);
+    }
+    const key = `${kind}:${index}/${slot}`;
     let device = Device.cache.get(key);
     if (!device) {
-      device = new Device(kind, index);
+      device = new Device(kind, index, slot);
       Device.cache.set(key, device);
     }
     return device;

@@ -38,102 +38,79 @@ std::string joinRanks(const std::vector<int>& ranks, const std::vector<std::stri
   return out;
 }
 
-// What the ranks of one in-process group share: the buffers of the collective in progress and a
-// reusable barrier. Once failed (timeout, mismatch), every later call throws the first failure.
-class SharedState {
- public:
-  SharedState(std::vector<std::string> devices, double timeoutSeconds)
-      : devices_(std::move(devices)),
-        timeout_(std::chrono::duration<double>(timeoutSeconds)),
-        buffers_(devices_.size(), nullptr),
-        lengths_(devices_.size(), 0),
-        arrived_(devices_.size(), false) {}
+}  // namespace
 
-  int size() const { return static_cast<int>(devices_.size()); }
-  // Set once, right after registration and before any rank can be reached (it only names the group in errors).
-  void setGroup(int group) { group_ = group; }
+InProcessExchange::InProcessExchange(std::vector<std::string> devices, double timeoutSeconds)
+    : devices_(std::move(devices)),
+      timeout_(std::chrono::duration<double>(timeoutSeconds)),
+      buffers_(devices_.size(), nullptr),
+      lengths_(devices_.size(), 0),
+      arrived_(devices_.size(), false) {}
 
-  // Barrier 1: publishes this rank's buffer and waits for every other rank's.
-  void publish(int rank, float* data, int64_t n) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    throwIfFailed();
-    buffers_[rank] = data;
-    lengths_[rank] = n;
-    waitForAll(lock, rank, "allreduce");
-    for (int k = 0; k < size(); ++k) {
-      if (lengths_[k] != lengths_[0]) {
-        fail(code::kShapeMismatch, "allreduce on group " + std::to_string(group_) + ": rank 0 (" + devices_[0] + ") sums " +
-                                        std::to_string(lengths_[0]) + " values but rank " + std::to_string(k) + " (" +
-                                        devices_[k] + ") " + std::to_string(lengths_[k]));
-      }
+void InProcessExchange::publish(int rank, float* data, int64_t n) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  throwIfFailed();
+  buffers_[rank] = data;
+  lengths_[rank] = n;
+  waitForAll(lock, rank, "allreduce");
+  for (int k = 0; k < size(); ++k) {
+    if (lengths_[k] != lengths_[0]) {
+      fail(code::kShapeMismatch, "allreduce on group " + std::to_string(group_) + ": rank 0 (" + devices_[0] + ") sums " +
+                                      std::to_string(lengths_[0]) + " values but rank " + std::to_string(k) + " (" +
+                                      devices_[k] + ") " + std::to_string(lengths_[k]));
     }
   }
+}
 
-  // Barrier 2: no rank leaves (and reuses its buffer) while another may still read or write it.
-  void finish(int rank) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    throwIfFailed();
-    waitForAll(lock, rank, "allreduce (end)");
+void InProcessExchange::finish(int rank) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  throwIfFailed();
+  waitForAll(lock, rank, "allreduce (end)");
+}
+
+void InProcessExchange::waitForAll(std::unique_lock<std::mutex>& lock, int rank, const char* what) {
+  const uint64_t generation = generation_;
+  arrived_[rank] = true;
+  if (++count_ == size()) {
+    count_ = 0;
+    std::fill(arrived_.begin(), arrived_.end(), false);
+    ++generation_;
+    wake_.notify_all();
+    return;
   }
-
-  float* buffer(int rank) const { return buffers_[rank]; }
-
- private:
-  void waitForAll(std::unique_lock<std::mutex>& lock, int rank, const char* what) {
-    const uint64_t generation = generation_;
-    arrived_[rank] = true;
-    if (++count_ == size()) {
-      count_ = 0;
-      std::fill(arrived_.begin(), arrived_.end(), false);
-      ++generation_;
-      wake_.notify_all();
-      return;
-    }
-    const auto deadline = std::chrono::steady_clock::now() + timeout_;
-    const bool released = wake_.wait_until(lock, deadline, [&] { return generation_ != generation || failed_; });
-    if (generation_ != generation) return;
-    if (released) throwIfFailed();
-    std::vector<int> missing;
-    for (int k = 0; k < size(); ++k) {
-      if (!arrived_[k]) missing.push_back(k);
-    }
-    fail(code::kCollectiveTimeout,
-         std::string(what) + " on group " + std::to_string(group_) + ": rank " + std::to_string(rank) + " (" +
-             devices_[rank] + ") waited " + seconds(timeout_.count()) + " for rank" +
-             (missing.size() == 1 ? " " : "s ") + joinRanks(missing, devices_) + ", which did not arrive");
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  const bool released = wake_.wait_until(lock, deadline, [&] { return generation_ != generation || failed_; });
+  if (generation_ != generation) return;
+  if (released) throwIfFailed();
+  std::vector<int> missing;
+  for (int k = 0; k < size(); ++k) {
+    if (!arrived_[k]) missing.push_back(k);
   }
+  fail(code::kCollectiveTimeout,
+       std::string(what) + " on group " + std::to_string(group_) + ": rank " + std::to_string(rank) + " (" +
+           devices_[rank] + ") waited " + seconds(timeout_.count()) + " for rank" +
+           (missing.size() == 1 ? " " : "s ") + joinRanks(missing, devices_) + ", which did not arrive");
+}
 
-  [[noreturn]] void fail(const char* errorCode, const std::string& message) {
-    if (!failed_) {
-      failed_ = true;
-      failureCode_ = errorCode;
-      failure_ = message;
-      wake_.notify_all();
-    }
-    throw Error(failureCode_, "allreduce_mean", failure_, __FILE__, __LINE__);
+void InProcessExchange::fail(const char* errorCode, const std::string& message) {
+  if (!failed_) {
+    failed_ = true;
+    failureCode_ = errorCode;
+    failure_ = message;
+    wake_.notify_all();
   }
+  throw Error(failureCode_, "allreduce_mean", failure_, __FILE__, __LINE__);
+}
 
-  void throwIfFailed() const {
-    if (failed_) throw Error(failureCode_, "allreduce_mean", failure_, __FILE__, __LINE__);
-  }
+void InProcessExchange::throwIfFailed() const {
+  if (failed_) throw Error(failureCode_, "allreduce_mean", failure_, __FILE__, __LINE__);
+}
 
-  int group_ = 0;
-  const std::vector<std::string> devices_;
-  const std::chrono::duration<double> timeout_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::vector<float*> buffers_;
-  std::vector<int64_t> lengths_;
-  std::vector<bool> arrived_;  // this generation
-  int count_ = 0;
-  uint64_t generation_ = 0;
-  bool failed_ = false;
-  std::string failureCode_, failure_;
-};
+namespace {
 
 class InProcessRank : public Communicator {
  public:
-  InProcessRank(std::shared_ptr<SharedState> shared, int rank) : shared_(std::move(shared)), rank_(rank) {}
+  InProcessRank(std::shared_ptr<InProcessExchange> shared, int rank) : shared_(std::move(shared)), rank_(rank) {}
   int rank() const override { return rank_; }
   int size() const override { return shared_->size(); }
 
@@ -159,7 +136,7 @@ class InProcessRank : public Communicator {
   }
 
  private:
-  std::shared_ptr<SharedState> shared_;
+  std::shared_ptr<InProcessExchange> shared_;
   int rank_;
 };
 
@@ -249,7 +226,7 @@ int createInProcessGroup(const std::vector<std::string>& devices, double timeout
     addGroupWithId(id, factory(id, names, timeoutSeconds));
     return id;
   }
-  auto shared = std::make_shared<SharedState>(names, timeoutSeconds);
+  auto shared = std::make_shared<InProcessExchange>(names, timeoutSeconds);
   CommunicatorsByDevice ranks;
   for (size_t k = 0; k < names.size(); ++k) ranks[names[k]] = std::make_shared<InProcessRank>(shared, static_cast<int>(k));
   const int id = addGroup(std::move(ranks));

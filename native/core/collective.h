@@ -1,10 +1,13 @@
 // Collectives behind one interface: a Communicator per rank, groups of them by integer id, and the
 // in-process group that sums the buffers of several replicas living in this process.
 #pragma once
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -32,6 +35,40 @@ int addGroup(CommunicatorsByDevice ranks);  // → the group's id (ids are never
 void removeGroup(int group);               // programs already built keep their communicators
 // Throws RN_INVALID_ARGUMENT when the group does not exist or has no rank on this device.
 std::shared_ptr<Communicator> findCommunicator(int group, const std::string& device, const std::string& op = "");
+
+// Where the ranks of one in-process group meet: each publishes its buffer and waits for every other rank's
+// (barrier 1, bounded by the group's timeout), reduces its own slice of all of them, and waits again (barrier 2)
+// before reusing its buffer. Once failed (a timeout names the ranks that did not arrive; lengths that differ),
+// every later call throws the first failure. The CPU's in-process ranks use it, and so do CUDA replicas that
+// share one GPU (native/cuda/nccl.cc), whose buffers are device memory of that GPU.
+class InProcessExchange {
+ public:
+  InProcessExchange(std::vector<std::string> devices, double timeoutSeconds);
+  int size() const { return static_cast<int>(devices_.size()); }
+  // Set once, right after registration and before any rank can be reached (it only names the group in errors).
+  void setGroup(int group) { group_ = group; }
+  void publish(int rank, float* data, int64_t n);  // barrier 1
+  void finish(int rank);                           // barrier 2
+  float* buffer(int rank) const { return buffers_[rank]; }
+
+ private:
+  void waitForAll(std::unique_lock<std::mutex>& lock, int rank, const char* what);
+  [[noreturn]] void fail(const char* errorCode, const std::string& message);
+  void throwIfFailed() const;
+
+  int group_ = 0;
+  const std::vector<std::string> devices_;
+  const std::chrono::duration<double> timeout_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<float*> buffers_;
+  std::vector<int64_t> lengths_;
+  std::vector<bool> arrived_;  // this generation
+  int count_ = 0;
+  uint64_t generation_ = 0;
+  bool failed_ = false;
+  std::string failureCode_, failure_;
+};
 
 // N replicas in this process, rank k on devices[k]. CPU devices: each rank sums its 1/N slice of the buffer across
 // all replicas' buffers and writes the result into every replica's slice, between two barriers. Devices of a

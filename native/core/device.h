@@ -40,11 +40,14 @@ class Device {
   std::string backend_;
 };
 
-// Backends register a factory; devices are created on first use and live for the process.
-using DeviceFactory = std::function<std::unique_ptr<Device>(int index)>;
+// Backends register a factory; devices are created on first use and live for the process. `slot` > 0 asks for a
+// further replica on the same hardware (its own worker thread, stream and handles): "cuda:0/1" is the second one on
+// GPU 0. A backend without slots refuses them.
+using DeviceFactory = std::function<std::unique_ptr<Device>(int index, int slot)>;
 void registerBackend(const std::string& backend, DeviceFactory factory);
 bool hasBackend(const std::string& backend);
-// "cpu", "cuda:0" (a bare "cuda" means index 0). Throws RN_DEVICE_UNAVAILABLE when no backend serves it.
+// "cpu", "cuda:0", "cuda:0/1" (a bare "cuda" means index 0; "/0" is the device itself). Throws
+// RN_DEVICE_UNAVAILABLE when no backend serves it.
 Device& getDevice(const std::string& spec);
 
 }  // namespace rn

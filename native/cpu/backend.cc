@@ -140,7 +140,10 @@ class CpuDevice : public Device {
   std::atomic<int> threads_{0};
 };
 
-const bool registered = (registerBackend("cpu", [](int index) -> std::unique_ptr<Device> {
+const bool registered = (registerBackend("cpu", [](int index, int slot) -> std::unique_ptr<Device> {
+                           RN_CHECK(slot == 0, code::kInvalidArgument, "",
+                                    "cpu devices have no replica slots ('cpu:" + std::to_string(index) + "/" +
+                                        std::to_string(slot) + "'): each 'cpu:N' already is a replica with its own worker");
                            return std::make_unique<CpuDevice>(index);
                          }),
                          true);

@@ -30,7 +30,7 @@ struct MemoryStats {
   size_t peakReservedBytes = 0;
 };
 
-// The memory of every CUDA device this process has opened, by index (absent: not opened).
+// The memory of every CUDA device this process has opened, by GPU index (a GPU's replica slots appear each).
 struct OpenedDevice {
   int index;
   MemoryStats memory;

@@ -65,7 +65,8 @@ struct PinnedSlot {
 
 class CudaDeviceImpl final : public CudaDevice {
  public:
-  explicit CudaDeviceImpl(int index) : CudaDevice("cuda:" + std::to_string(index), "cuda"), index_(index), allocator_(index) {
+  CudaDeviceImpl(int index, int slot, std::string name)
+      : CudaDevice(std::move(name), "cuda"), index_(index), slot_(slot), allocator_(index) {
     worker_ = std::make_unique<Worker>([this] { start(); });
   }
 
@@ -88,6 +89,7 @@ class CudaDeviceImpl final : public CudaDevice {
   }
 
   int index() const override { return index_; }
+  int slot() const override { return slot_; }
   cudaStream_t stream() const override { return stream_; }
   cudnnHandle_t cudnn() override { return cudnn_; }
   cublasHandle_t cublas() override { return cublas_; }
@@ -200,6 +202,7 @@ class CudaDeviceImpl final : public CudaDevice {
   }
 
   int index_;
+  int slot_;
   CachingAllocator allocator_;
   cudaStream_t stream_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
@@ -210,8 +213,10 @@ class CudaDeviceImpl final : public CudaDevice {
   std::exception_ptr startError_;
 };
 
-std::unique_ptr<Device> makeCudaDevice(int index) {
-  const std::string name = "cuda:" + std::to_string(index);
+// Slot s > 0 ("cuda:0/1"): a further replica on GPU `index` with its own worker, stream, cuDNN/cuBLAS handles
+// and caching allocator, so two replicas can train on one GPU (in-process groups reduce them by copies).
+std::unique_ptr<Device> makeCudaDevice(int index, int slot) {
+  const std::string name = "cuda:" + std::to_string(index) + (slot > 0 ? "/" + std::to_string(slot) : "");
   int count = 0;
   const std::string reason = unavailableReason(&count);
   RN_CHECK(reason.empty(), code::kDeviceUnavailable, "", "device '" + name + "' is unavailable: " + reason);
@@ -224,7 +229,7 @@ std::unique_ptr<Device> makeCudaDevice(int index) {
   }
   const std::string imageProblem = kernelImageProblem(index);
   RN_CHECK(imageProblem.empty(), code::kDeviceUnavailable, "", "device '" + name + "' is unavailable: " + imageProblem);
-  auto device = std::make_unique<CudaDeviceImpl>(index);
+  auto device = std::make_unique<CudaDeviceImpl>(index, slot, name);
   device->worker().runSync([&] { device->checkStarted(); });
   std::lock_guard<std::mutex> lock(opened().mutex);
   opened().devices.push_back(device.get());

@@ -73,9 +73,19 @@ std::string devicesJson(int count) {
            ", \"multiprocessors\": " + std::to_string(p.multiProcessorCount);
     const std::string imageProblem = architectureProblem(p.major, p.minor);
     if (!imageProblem.empty()) out += ", \"problem\": " + quote(imageProblem);
+    // Replica slots of one GPU ("cuda:0", "cuda:0/1") each have their own allocator: their sum (peaks summed
+    // too, an upper bound of the GPU's peak).
+    MemoryStats memory;
+    bool open = false;
     for (const auto& d : opened) {
-      if (d.index == i) out += ", \"memory\": " + memoryJson(d.memory);
+      if (d.index != i) continue;
+      open = true;
+      memory.allocatedBytes += d.memory.allocatedBytes;
+      memory.peakAllocatedBytes += d.memory.peakAllocatedBytes;
+      memory.reservedBytes += d.memory.reservedBytes;
+      memory.peakReservedBytes += d.memory.peakReservedBytes;
     }
+    if (open) out += ", \"memory\": " + memoryJson(memory);
     out += "}";
   }
   return out + "]";

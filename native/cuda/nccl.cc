@@ -279,9 +279,23 @@ void startRank(const std::string& op, NcclGroupState& shared, int rank, const nc
 
 CommunicatorsByDevice createNcclGroup(int group, const std::vector<std::string>& devices, double timeoutSeconds) {
   const std::string op = "createInProcessGroup";
-  auto shared = std::make_shared<NcclGroupState>(group, devices, timeoutSeconds);
   std::vector<Device*> members;
   for (const auto& name : devices) members.push_back(&getDevice(name));
+  // Replica slots of one GPU ("cuda:0", "cuda:0/1"): the copy-based group, since NCCL refuses two ranks per GPU
+  // before 2.30. Mixing shared and separate GPUs in one group is not supported.
+  std::vector<int> gpus;
+  for (Device* d : members) gpus.push_back(cudaDevice(*d).index());
+  const bool sharing = std::any_of(gpus.begin(), gpus.end(), [&](int g) { return std::count(gpus.begin(), gpus.end(), g) > 1; });
+  if (sharing) {
+    const bool oneGpu = std::all_of(gpus.begin(), gpus.end(), [&](int g) { return g == gpus.front(); });
+    std::string listed;
+    for (const auto& name : devices) listed += (listed.empty() ? "" : ", ") + name;
+    RN_CHECK(oneGpu, code::kInvalidArgument, op,
+             "replicas that share a GPU must all be on that one GPU, but the group has " + listed +
+                 ": use one replica per GPU (cuda:0, cuda:1, …) or slots of one GPU (cuda:0, cuda:0/1, …)");
+    return createSharedGpuGroup(group, devices, timeoutSeconds);
+  }
+  auto shared = std::make_shared<NcclGroupState>(group, devices, timeoutSeconds);
   ncclUniqueId id;
   {
     const ncclResult_t status = ncclGetUniqueId(&id);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "../core/collective.h"
 
@@ -19,5 +20,9 @@ class DeviceCommunicator : public Communicator {
   // either way the communicator is aborted and the group stays failed. `op` names the op in errors.
   virtual void allreduceSumOnStream(float* data, int64_t n, cudaStream_t stream, const std::string& op) = 0;
 };
+
+// The ranks of an in-process group whose devices are replica slots of one GPU ("cuda:0", "cuda:0/1"): copy-based
+// reduction by a kernel instead of NCCL (native/cuda/shared_gpu.cu). Devices named canonically, in rank order.
+CommunicatorsByDevice createSharedGpuGroup(int group, const std::vector<std::string>& devices, double timeoutSeconds);
 
 }  // namespace rn::cuda

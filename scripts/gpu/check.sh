@@ -8,7 +8,7 @@
 # and prints one table. Needs build-gpu-kit/ from `bash scripts/gpu/pack.sh` (Node.js, the CPU addon, compiled JS).
 # Logs and JSON go to $OUT (the device tool's output folder) or /tmp/rn-gpu-check. Exit status 1 if a part failed.
 # Usage: bash scripts/gpu/check.sh [--skip-build] [--dry-run] [--nccl-only] [--bench-only=MODEL:BATCH,…]
-#   --nccl-only: the build, (a') and (a'') alone.
+#   --nccl-only: the build, (a'), (a'') and (a''') alone.
 #   --dry-run: no GPU needed — the same steps on the CPU with small sizes (skips the build), to check this harness.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -142,6 +142,11 @@ for n in 1 2; do
   timeout 150 "$rn_node" "$kit/js/scripts/gpu/nccl-procs.js" --processes "$n" --timeout 30 "${kind[@]}" | tee -a "$out/nccl.jsonl" ||
     failed+=("nccl across $n processes")
 done
+
+# The in-process path for replicas sharing a GPU: cuda:0 and its replica slot cuda:0/1, reduced by copies.
+step "(a''') 2 replicas on one GPU in one process (cuda:0, cuda:0/1): parity with 1 replica, all-reduce time, throughput"
+replicas=(); ((dry_run)) && replicas=(--devices cpu:1,cpu:2 --batch 8 --bench resnet20:16 --floats 2560000 --steps 2)
+timeout 180 "$rn_node" "$kit/js/scripts/gpu/replicas.js" "${replicas[@]}" | tee -a "$out/nccl.jsonl" || failed+=("replicas on one GPU")
 fi
 
 if [[ -z $bench_only ]] && ((!nccl_only)); then

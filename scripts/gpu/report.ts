@@ -123,6 +123,7 @@ interface NcclRow {
   nccl?: string | null;
   error?: string;
   ranks?: { rank: number; relativeError?: number; allreduceMs?: number; accumulateMs?: number; joinMs?: number; message?: string }[];
+  [key: string]: unknown;
 }
 
 const ms = (x: unknown) => (typeof x === 'number' ? x.toFixed(2) : '—');
@@ -142,13 +143,31 @@ function ncclSection(dir: string): { lines: string[]; ok: boolean } {
   for (const r of rows.filter((row) => row.check === 'nccl across processes')) {
     const first = r.ranks?.[0];
     lines.push(
-      `(a'') NCCL across ${r.processes} process(es) on ${r.devices?.join(', ')}: ${r.outcome}` +
+      `(a'') ${r.devices?.[0]?.startsWith('cpu') ? 'Gloo' : 'NCCL'} across ${r.processes} process(es) on ${r.devices?.join(', ')}: ${r.outcome}` +
         (first?.allreduceMs !== undefined
           ? `; relative error ${sci(Math.max(...(r.ranks ?? []).map((k) => k.relativeError ?? Infinity)))}, 25.6 M floats ${ms(first.allreduceMs)} ms (accumulate ${ms(first.accumulateMs)} ms), join ${ms(first.joinMs)} ms`
           : first?.message
             ? `: ${first.message.slice(0, 300)}`
             : ''),
     );
+  }
+  const parity = rows.find((r) => r.check === 'replicas on one GPU: parity');
+  const copy = rows.find((r) => r.check === 'replicas on one GPU: allreduce time');
+  const rate = rows.find((r) => r.check === 'replicas on one GPU: throughput');
+  const failedReplicas = rows.find((r) => r.check === 'replicas on one GPU');
+  if (parity || failedReplicas) {
+    const devices = (parity ?? failedReplicas)?.devices?.join(', ');
+    lines.push(
+      failedReplicas
+        ? `(a''') replicas on ${devices}: FAIL: ${failedReplicas.error}: ${String(failedReplicas.message).slice(0, 300)}`
+        : `(a''') replicas on ${devices} (copy-based in-process all-reduce), 3 steps with SyncBN vs 1 replica, ${parity!.model} b${parity!.batch}: ` +
+            `${parity!.ok ? 'ok' : 'FAIL'} (loss ${sci(parity!.lossError)}, params ${sci(parity!.paramsError)}, replicas ${parity!.replicasIdentical ? 'bit-identical' : 'DIFFER'})`,
+    );
+    if (copy) lines.push(`      all-reduce of ${((copy.floats as number) / 1e6).toFixed(1)} M floats over them ${ms(copy.copyAllreduceMs)} ms (accumulate ${ms(copy.accumulateMs)} ms)`);
+    if (rate) {
+      const r = rate.imagesPerSec as Record<string, number>;
+      lines.push(`      ${rate.model} b${rate.batch} img/s: ${Object.entries(r).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`);
+    }
   }
   if (rows.length === 0) lines.push("(a') NCCL: no result (nccl.jsonl missing: see the log above)");
   return { lines, ok: rows.length > 0 && rows.every((r) => r.ok !== false) };
