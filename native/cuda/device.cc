@@ -175,6 +175,13 @@ class CudaDeviceImpl final : public CudaDevice {
   void start() {
     try {
       RN_CUDA("cuda device start", cudaSetDevice(index_));
+      // cuDNN may capture CUDA graphs internally (in global capture mode), and then a potentially unsafe call
+      // (cudaMalloc, cudaHostAlloc, a synchronisation) from any other thread of the process is refused and
+      // invalidates that capture (cudaErrorStreamCaptureInvalidated, seen with two replica slots of one GPU). This
+      // worker's own calls are therefore made in relaxed mode, which neither refuses them nor breaks another
+      // worker's capture.
+      cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+      RN_CUDA("cuda device start", cudaThreadExchangeStreamCaptureMode(&mode));
       RN_CUDA("cuda device start", cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
       RN_CUDNN("cuda device start", cudnnCreate(&cudnn_));
       RN_CUDNN("cuda device start", cudnnSetStream(cudnn_, stream_));

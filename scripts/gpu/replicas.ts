@@ -105,7 +105,8 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     const e = error as Error & { code?: string };
     print({ check: 'replicas on one GPU', devices, ok: false, error: e.code ?? 'Error', message: e.message });
-    return 1;
+    // The replica that did not fail waits at the all-reduce for the group's timeout (300 s): do not wait for it.
+    process.exit(1);
   }
 }
 
