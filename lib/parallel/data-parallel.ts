@@ -178,9 +178,17 @@ export class DataParallel {
     const results = await Promise.all(
       this.replicas.map((r, k) => {
         const share = shares[k];
-        if (share.size > 0) return r.trainStep(share.x, share.labels, lr, { lossScale: (n * share.size) / batch });
         const p = this.#placeholder;
-        return r.trainStep(p.x, p.labels, lr, { lossScale: 0, contributes: false }).then(() => undefined);
+        const step =
+          share.size > 0
+            ? r.trainStep(share.x, share.labels, lr, { lossScale: (n * share.size) / batch })
+            : r.trainStep(p.x, p.labels, lr, { lossScale: 0, contributes: false }).then(() => undefined);
+        // A replica whose step fails never reaches the all-reduce: fail the group, so that the others stop waiting
+        // for it now rather than at the group's timeout.
+        return step.catch((error: unknown) => {
+          this.group.abort(`replica ${k} (${this.replicas[k].device.name}) failed: ${error instanceof Error ? error.message : String(error)}`);
+          throw error;
+        });
       }),
     );
     if (n > 1 && !this.options.syncBatchNorm) this.#buffersDiverged = true;

@@ -44,6 +44,14 @@ export class InProcessGroup {
     return rank;
   }
 
+  /**
+   * Fails the group now (RN_RANK_FAILED with `reason`): ranks waiting at an all-reduce stop instead of waiting for
+   * the timeout, and every later collective throws. For a replica whose own step failed.
+   */
+  abort(reason: string): void {
+    if (!this.#destroyed) native().abortGroup(this.id, reason);
+  }
+
   /** Programs already built keep working; new ones cannot name the group. */
   destroy(): void {
     if (this.#destroyed) return;

@@ -121,6 +121,8 @@ export interface NativeAddon {
   readonly hasGloo: boolean;
   /** Forgets a group: programs already built keep working, new ones cannot name it. */
   destroyGroup(group: number): void;
+  /** The group's ranks in this process stop waiting at collectives: RN_RANK_FAILED with `reason`. */
+  abortGroup(group: number, reason: string): void;
   /** One CPU device's own OpenMP thread count (0: the process-wide one) from its next job on; returns the count in force. */
   setDeviceThreads(device: string, threads: number): number;
   /** The JPEG library cropJpeg decodes with ('libjpeg-turbo 2.1.5'); '' when the addon was built without one. */

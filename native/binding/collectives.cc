@@ -75,6 +75,18 @@ Napi::Value destroyGroup(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// abortGroup(id, reason): the group's ranks in this process stop waiting at collectives (RN_RANK_FAILED, reason).
+Napi::Value abortGroup(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsString()) {
+      RN_THROW(code::kInvalidArgument, "", "Expected (group: number, reason: string) for abortGroup");
+    }
+    rn::abortGroup(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::String>().Utf8Value());
+    return env.Undefined();
+  });
+}
+
 // setDeviceThreads(device, n) → the OpenMP thread count that device's worker uses from its next job on.
 Napi::Value setDeviceThreads(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -98,6 +110,7 @@ void defineCollectiveFunctions(Napi::Env env, Napi::Object exports) {
   exports.Set("hasGloo", Napi::Boolean::New(env, false));
 #endif
   exports.Set("destroyGroup", Napi::Function::New<destroyGroup>(env, "destroyGroup"));
+  exports.Set("abortGroup", Napi::Function::New<abortGroup>(env, "abortGroup"));
   exports.Set("setDeviceThreads", Napi::Function::New<setDeviceThreads>(env, "setDeviceThreads"));
 }
 

@@ -102,6 +102,15 @@ void InProcessExchange::fail(const char* errorCode, const std::string& message) 
   throw Error(failureCode_, "allreduce_mean", failure_, __FILE__, __LINE__);
 }
 
+void InProcessExchange::abort(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (failed_) return;
+  failed_ = true;
+  failureCode_ = code::kRankFailed;
+  failure_ = reason;
+  wake_.notify_all();
+}
+
 void InProcessExchange::throwIfFailed() const {
   if (failed_) throw Error(failureCode_, "allreduce_mean", failure_, __FILE__, __LINE__);
 }
@@ -135,6 +144,8 @@ class InProcessRank : public Communicator {
     shared_->finish(rank_);
   }
 
+  void abort(const std::string& reason) override { shared_->abort(reason); }
+
  private:
   std::shared_ptr<InProcessExchange> shared_;
   int rank_;
@@ -167,6 +178,17 @@ std::shared_ptr<Communicator> findCommunicator(int group, const std::string& dev
              "collective group " + std::to_string(group) + " has no rank on device '" + device + "' (its devices: " + members + ")");
   }
   return rank->second;
+}
+
+void abortGroup(int group, const std::string& reason) {
+  CommunicatorsByDevice ranks;
+  {
+    std::lock_guard<std::mutex> lock(registry().mutex);
+    auto found = registry().groups.find(group);
+    if (found == registry().groups.end()) return;
+    ranks = found->second;
+  }
+  for (auto& kv : ranks) kv.second->abort(reason);
 }
 
 void registerInProcessGroupFactory(const std::string& backend, InProcessGroupFactory factory) {

@@ -25,6 +25,10 @@ class Communicator {
   // the memory of the rank's device: host memory for CPU devices, device memory for CUDA ones (whose
   // communicators also offer a stream-ordered call, native/cuda/nccl.h).
   virtual void allreduceSum(float* data, int64_t n) = 0;
+  // Fails the group this rank belongs to, in this process, with RN_RANK_FAILED and `reason`: ranks waiting at a
+  // collective stop now instead of at the timeout, and later calls throw at once. For a replica whose own work
+  // failed, so that the others do not wait for it. A rank of a group of processes has nothing to do here.
+  virtual void abort(const std::string& reason) { (void)reason; }
 };
 
 // A group: one communicator per device taking part, keyed by device name ("cpu:1", "cuda:0"). The device
@@ -35,6 +39,8 @@ int addGroup(CommunicatorsByDevice ranks);  // → the group's id (ids are never
 void removeGroup(int group);               // programs already built keep their communicators
 // Throws RN_INVALID_ARGUMENT when the group does not exist or has no rank on this device.
 std::shared_ptr<Communicator> findCommunicator(int group, const std::string& device, const std::string& op = "");
+// Communicator::abort on every rank of the group in this process (no-op for a group that no longer exists).
+void abortGroup(int group, const std::string& reason);
 
 // Where the ranks of one in-process group meet: each publishes its buffer and waits for every other rank's
 // (barrier 1, bounded by the group's timeout), reduces its own slice of all of them, and waits again (barrier 2)
@@ -50,6 +56,8 @@ class InProcessExchange {
   void publish(int rank, float* data, int64_t n);  // barrier 1
   void finish(int rank);                           // barrier 2
   float* buffer(int rank) const { return buffers_[rank]; }
+  // Fails the exchange (RN_RANK_FAILED, `reason`) unless it already failed; wakes every rank waiting at a barrier.
+  void abort(const std::string& reason);
 
  private:
   void waitForAll(std::unique_lock<std::mutex>& lock, int rank, const char* what);

@@ -147,6 +147,10 @@ class NcclRank final : public DeviceCommunicator {
     allreduceSumOnStream(data, n, cudaDevice(device_).stream(), "allreduce_mean");
   }
 
+  // The other ranks' polling loops see the failed group and abort their communicators (not this thread's to do:
+  // the communicator belongs to the rank's worker).
+  void abort(const std::string& reason) override { (void)shared_->fail(code::kRankFailed, "allreduce_mean", reason); }
+
   void allreduceSumOnStream(float* data, int64_t n, cudaStream_t stream, const std::string& op) override {
     shared_->throwIfFailed(op);
     RN_CHECK(comm_, code::kInternal, op, "the NCCL communicator of " + where() + " was aborted");

@@ -61,6 +61,8 @@ class SharedGpuRank final : public DeviceCommunicator {
     exchange_->finish(rank_);
   }
 
+  void abort(const std::string& reason) override { exchange_->abort(reason); }
+
  private:
   std::shared_ptr<InProcessExchange> exchange_;
   const int rank_;

@@ -70,6 +70,31 @@ describe('DataParallel', () => {
     await twoReplicasEqualOne('cuda:0', ['cuda:0', 'cuda:0/1'], 1e-4);
   });
 
+  it('a replica whose step fails fails the group at once: the other stops waiting at the all-reduce (RN_RANK_FAILED naming it), not at the timeout', async () => {
+    const module = smallResNet();
+    const parallel = new DataParallel(module, { inputShape, optimizer, devices: ['cpu:1', 'cpu:2'], timeoutSeconds: 60 });
+    await parallel.load(module.initialState(rng(9)));
+    const { x, labels } = batchOf(8, 100);
+    // Replica 1's step fails before it reaches its worker (as bad input or a lost device would); replica 0's runs
+    // and would block at the all-reduce for the 60 s timeout if the group were not failed.
+    const broken = parallel.replicas[1];
+    const original = broken.trainStep.bind(broken);
+    broken.trainStep = () => Promise.reject(new Error('injected failure'));
+    await expect(parallel.trainStep(x, labels, 0.1)).rejects.toThrow('injected failure');
+    broken.trainStep = original;
+    const started = performance.now();
+    const error = await parallel.trainStep(x, labels, 0.1).then(
+      () => expect.fail('a failed group must not run another step'),
+      (e: unknown) => e as Error & { code?: string },
+    );
+    const seconds = (performance.now() - started) / 1000;
+    console.log(`after replica 1 failed, the next step failed in ${seconds.toFixed(2)} s: ${error.code}: ${error.message}`);
+    expect(error.code).toBe('RN_RANK_FAILED');
+    expect(error.message).toContain('replica 1 (cpu:2) failed: injected failure');
+    expect(seconds).toBeLessThan(10);
+    parallel.dispose();
+  });
+
   it('3 replicas with SyncBN equal 1 replica too (batch 7 = 3+2+2, batch 2 = 1+1+0)', async () => {
     const module = smallResNet();
     const init = module.initialState(rng(10));
