@@ -28,9 +28,14 @@ size_t CachingAllocator::roundSize(size_t bytes) {
   constexpr size_t kSmallStep = 512;
   constexpr size_t kSmallLimit = size_t(1) << 20;
   if (bytes <= kSmallLimit) return std::max<size_t>(kSmallStep, (bytes + kSmallStep - 1) / kSmallStep * kSmallStep);
+  // Eight size classes per power of two, but never coarser than 2 MiB: a planned arena is one block of
+  // hundreds of MiB to GiB, and an eighth of its power of two wasted up to 12 % of it (ResNet-50 b128's
+  // 10.4 GiB arena took 11 GiB; ResNet-110 b128's 1046 MiB, 1152 MiB). Blocks of one size recur every step, so
+  // exact-size reuse of the cache still holds.
+  constexpr size_t kLargeStep = size_t(2) << 20;
   size_t power = kSmallLimit;
   while (power * 2 < bytes) power *= 2;  // power < bytes ≤ 2·power
-  const size_t step = power / 8;
+  const size_t step = std::min(power / 8, kLargeStep);
   return (bytes + step - 1) / step * step;
 }
 
