@@ -71,6 +71,18 @@ inline void forEachLaneChunk(int64_t hw, F f) {
   if (i < hw) f(i, hw - i);
 }
 
+// a += Σ lanes of la, b += Σ lanes of lb: one horizontal reduction per lane group, into the double totals.
+inline void addLanes(const float* la, const float* lb, double& a, double& b) {
+  float sumA = 0, sumB = 0;
+#pragma omp simd reduction(+ : sumA, sumB)
+  for (int64_t l = 0; l < kLanes; ++l) {
+    sumA += la[l];
+    sumB += lb[l];
+  }
+  a += sumA;
+  b += sumB;
+}
+
 // One channel's shifted sums (shift near the mean keeps E[d²] − E[d]² accurate when |mean| ≫ std); float within
 // a plane, double across planes. Batch norm shifts by the channel's first element, SyncBN by a shared pivot.
 // Small planes (7×7, 8×8) are summed in 16 float lanes across a group of planes, each lane reaching about as
@@ -93,14 +105,7 @@ inline ShiftedSums channelShiftedSums(const float* x, const ChannelPlanes& p, in
           }
         });
       }
-      float groupSum = 0, groupSumSq = 0;
-#pragma omp simd reduction(+ : groupSum, groupSumSq)
-      for (int64_t l = 0; l < kLanes; ++l) {
-        groupSum += s[l];
-        groupSumSq += q[l];
-      }
-      sums.sum += groupSum;
-      sums.sumSq += groupSumSq;
+      addLanes(s, q, sums.sum, sums.sumSq);
     }
     return sums;
   }
@@ -147,14 +152,7 @@ inline DySums channelDySums(const float* x, const float* dy, const ChannelPlanes
           }
         });
       }
-      float groupDy = 0, groupDyCentered = 0;
-#pragma omp simd reduction(+ : groupDy, groupDyCentered)
-      for (int64_t l = 0; l < kLanes; ++l) {
-        groupDy += s[l];
-        groupDyCentered += sc[l];
-      }
-      sums.dy += groupDy;
-      sums.dyCentered += groupDyCentered;
+      addLanes(s, sc, sums.dy, sums.dyCentered);
     }
     return sums;
   }

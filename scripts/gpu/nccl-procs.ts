@@ -7,13 +7,13 @@
 // Usage: node nccl-procs.js [--processes 2] [--floats 25600000] [--iterations 20] [--timeout 60] [--device cpu]
 //        (a rank: the same script with RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT and RN_TEST_DEVICE set)
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 import * as ops from '../../lib/ops/index.js';
 import { ProcessGroup, collectiveTimeout, launchEnv } from '../../lib/parallel/process-group.js';
 import { cudaDeviceCount, cudaInfo } from '../../lib/runtime/device.js';
 import { Tensor } from '../../lib/runtime/tensor.js';
+import { freePort } from '../../test/util/net.js';
 
 function option(argv: string[], name: string, fallback: string): string {
   const at = argv.indexOf(name);
@@ -65,14 +65,6 @@ async function rank(argv: string[]): Promise<number> {
     console.log(JSON.stringify({ rank: env.rank, device, error: e.code ?? 'Error', message: e.message, seconds: (performance.now() - started) / 1000 }));
     return 3;
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function main(argv: string[]): Promise<number> {

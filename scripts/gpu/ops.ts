@@ -11,6 +11,8 @@ import { InProcessGroup, allreduce } from '../../lib/parallel/group.js';
 import { native } from '../../lib/runtime/native.js';
 import { type DType, Tensor } from '../../lib/runtime/tensor.js';
 
+import { generator } from './common.js';
+
 type HostArray = Float32Array | Int32Array | Uint8Array | BigInt64Array;
 type Result = Tensor | number[];
 
@@ -38,17 +40,7 @@ export interface CaseRow {
   error?: string;
 }
 
-// Seeded inputs (mulberry32, Box–Muller), so a failure reproduces.
-function generator(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Seeded inputs (mulberry32, Box–Muller: ./common.ts), so a failure reproduces.
 let seedCounter = 1;
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 function randn(shape: number[], scale = 1): Input {

@@ -14,6 +14,7 @@ import { trainOptions, trainerFromOptions } from '../../lib/cli/train.js';
 import { ProcessGroup, collectiveTimeout, launchEnv } from '../../lib/parallel/process-group.js';
 import { native } from '../../lib/runtime/native.js';
 import { ModelRuntime } from '../../lib/train/model.js';
+import { freePort } from '../util/net.js';
 import { rng } from '../util/random.js';
 import { BATCHES, batchOf, inputShape, maxAbsDiff, optimizer, smallResNet } from './model.js';
 
@@ -21,14 +22,6 @@ const root = join(import.meta.dirname, '..', '..');
 const viteNode = join(root, 'node_modules', 'vite-node', 'vite-node.mjs');
 const worker = join(root, 'test', 'parallel', 'gloo-worker.ts');
 const cli = join(root, 'test', 'util', 'cli-main.ts');
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface Run {
   child: ChildProcess;

@@ -5,7 +5,6 @@
 // GPU machine with 2 processes sharing one GPU, which NCCL allows from 2.30.)
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -16,19 +15,12 @@ import { cudaDeviceCount } from '../../lib/runtime/device.js';
 import { native } from '../../lib/runtime/native.js';
 import { Tensor } from '../../lib/runtime/tensor.js';
 import { ModelRuntime } from '../../lib/train/model.js';
+import { freePort } from '../util/net.js';
 import { rng } from '../util/random.js';
 import { BATCHES, batchOf, inputShape, maxAbsDiff, optimizer, smallResNet } from './model.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const gpus = cudaDeviceCount();
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe.skipIf(!native().hasGloo)('NCCL process group (cuda devices across processes)', () => {
   it.skipIf(gpus > 0)("'cuda:0' without a driver is RN_DEVICE_UNAVAILABLE naming the device, at once, before any rendezvous (skipped: this machine has a GPU)", async () => {
