@@ -19,8 +19,7 @@ class CudaDevice : public Device {
  public:
   using Device::Device;
   // Everything below is used from the device's worker thread only (one stream per device).
-  virtual int index() const = 0;  // the GPU
-  virtual int slot() const = 0;   // 0, or the replica slot of "cuda:N/S" on that GPU
+  virtual int index() const = 0;  // the GPU (replica slots "cuda:N/S" of one GPU share it)
   virtual cudaStream_t stream() const = 0;
   virtual cudnnHandle_t cudnn() = 0;    // bound to stream()
   virtual cublasHandle_t cublas() = 0;  // bound to stream()

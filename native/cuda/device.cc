@@ -65,8 +65,8 @@ struct PinnedSlot {
 
 class CudaDeviceImpl final : public CudaDevice {
  public:
-  CudaDeviceImpl(int index, int slot, std::string name)
-      : CudaDevice(std::move(name), "cuda"), index_(index), slot_(slot), allocator_(index) {
+  CudaDeviceImpl(int index, std::string name)
+      : CudaDevice(std::move(name), "cuda"), index_(index), allocator_(index) {
     worker_ = std::make_unique<Worker>([this] { start(); });
   }
 
@@ -89,7 +89,6 @@ class CudaDeviceImpl final : public CudaDevice {
   }
 
   int index() const override { return index_; }
-  int slot() const override { return slot_; }
   cudaStream_t stream() const override { return stream_; }
   cudnnHandle_t cudnn() override { return cudnn_; }
   cublasHandle_t cublas() override { return cublas_; }
@@ -209,7 +208,6 @@ class CudaDeviceImpl final : public CudaDevice {
   }
 
   int index_;
-  int slot_;
   CachingAllocator allocator_;
   cudaStream_t stream_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
@@ -236,7 +234,7 @@ std::unique_ptr<Device> makeCudaDevice(int index, int slot) {
   }
   const std::string imageProblem = kernelImageProblem(index);
   RN_CHECK(imageProblem.empty(), code::kDeviceUnavailable, "", "device '" + name + "' is unavailable: " + imageProblem);
-  auto device = std::make_unique<CudaDeviceImpl>(index, slot, name);
+  auto device = std::make_unique<CudaDeviceImpl>(index, name);
   device->worker().runSync([&] { device->checkStarted(); });
   std::lock_guard<std::mutex> lock(opened().mutex);
   opened().devices.push_back(device.get());
