@@ -11,6 +11,21 @@
 namespace rn::cuda {
 namespace {
 
+// cudaMalloc and cudaFree are "potentially unsafe" during a stream capture, and cuDNN captures CUDA graphs
+// internally (global mode): made in the default mode, from the JS thread (tensors are created there) or another
+// device's worker, they would be refused and invalidate that capture (error 901). In relaxed mode they are
+// neither; the thread's own mode is restored after.
+class RelaxedCaptureScope {
+ public:
+  RelaxedCaptureScope() { cudaThreadExchangeStreamCaptureMode(&mode_); }
+  ~RelaxedCaptureScope() { cudaThreadExchangeStreamCaptureMode(&mode_); }
+  RelaxedCaptureScope(const RelaxedCaptureScope&) = delete;
+  RelaxedCaptureScope& operator=(const RelaxedCaptureScope&) = delete;
+
+ private:
+  cudaStreamCaptureMode mode_ = cudaStreamCaptureModeRelaxed;
+};
+
 std::string mib(size_t bytes) {
   char text[32];
   std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
@@ -49,6 +64,7 @@ void* CachingAllocator::allocate(size_t bytes, const std::string& what) {
     bucket->second.pop_back();
   } else {
     // Tensors are created on the JS thread, which may have another device current.
+    RelaxedCaptureScope relaxed;
     cudaSetDevice(device_);
     cudaError_t status = cudaMalloc(&ptr, size);
     if (status == cudaErrorMemoryAllocation) {
@@ -87,6 +103,7 @@ void CachingAllocator::releaseUncached(void* ptr, size_t bytes) {
   if (!ptr) return;
   const size_t size = roundSize(bytes);
   std::lock_guard<std::mutex> lock(mutex_);
+  RelaxedCaptureScope relaxed;
   cudaSetDevice(device_);
   cudaDeviceSynchronize();  // queued kernels may still use it
   cudaFree(ptr);
@@ -102,6 +119,7 @@ void CachingAllocator::emptyCache() {
 
 void CachingAllocator::freeCachedLocked() {
   if (free_.empty()) return;
+  RelaxedCaptureScope relaxed;
   cudaSetDevice(device_);
   // A cached block may still be in use by queued kernels (a released workspace): let them finish.
   cudaDeviceSynchronize();

@@ -178,7 +178,8 @@ class CudaDeviceImpl final : public CudaDevice {
       // (cudaMalloc, cudaHostAlloc, a synchronisation) from any other thread of the process is refused and
       // invalidates that capture (cudaErrorStreamCaptureInvalidated, seen with two replica slots of one GPU). This
       // worker's own calls are therefore made in relaxed mode, which neither refuses them nor breaks another
-      // worker's capture.
+      // worker's capture; the allocator does the same around cudaMalloc/cudaFree on any thread (the JS thread's
+      // tensors).
       cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
       RN_CUDA("cuda device start", cudaThreadExchangeStreamCaptureMode(&mode));
       RN_CUDA("cuda device start", cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
