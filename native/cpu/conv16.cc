@@ -57,16 +57,7 @@ void block(const float* const* rows, const float* packed, const float* bias, flo
   for (int r = 0; r < 3; ++r) {
     const float* row = rows[r];
     if (!row) continue;
-    for (int s = 0; s < 3; ++s) {
-      const float* wt = packed + (r * 3 + s) * 256;
-      const float* xs = row + s * 16;
-#pragma GCC unroll 2
-      for (int c = 0; c < 16; ++c) {
-        const __m512 wv = _mm512_loadu_ps(wt + c * 16);
-#pragma GCC unroll 16
-        for (int p = 0; p < PB; ++p) acc[p] = _mm512_fmadd_ps(_mm512_set1_ps(xs[p * 16 + c]), wv, acc[p]);
-      }
-    }
+    for (int s = 0; s < 3; ++s) multiplyPixels16<PB>(acc, row + s * 16, packed + (r * 3 + s) * 256);
   }
 #pragma GCC unroll 16
   for (int p = 0; p < PB; ++p) _mm512_storeu_ps(out + p * 16, acc[p]);

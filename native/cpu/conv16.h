@@ -9,7 +9,25 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace rn::cpu {
+
+#if defined(__AVX512F__)
+// The 16-channel multiply both kernels are made of: acc[p] += Σ_c x[p·16 + c] · w[c·16 … c·16 + 15] for PB
+// pixels (x: 16 floats a pixel; w: 16 × 16, input channel major). PB accumulators stay in zmm registers.
+template <int PB>
+inline void multiplyPixels16(__m512* acc, const float* x, const float* w) {
+#pragma GCC unroll 2
+  for (int c = 0; c < 16; ++c) {
+    const __m512 wv = _mm512_loadu_ps(w + c * 16);
+#pragma GCC unroll 16
+    for (int p = 0; p < PB; ++p) acc[p] = _mm512_fmadd_ps(_mm512_set1_ps(x[p * 16 + c]), wv, acc[p]);
+  }
+}
+#endif
 
 // One thread's ring of Depth zero-padded input rows of [n][h][w][16] data (`pitch` pixels each: column -1, the
 // row, then zeros), keyed by global row (image · H + row): consecutive output rows copy one new input row each.

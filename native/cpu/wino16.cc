@@ -99,12 +99,7 @@ void multiply(float* vm, const float* u) {
     __m512 acc[PB];
 #pragma GCC unroll 16
     for (int p = 0; p < PB; ++p) acc[p] = _mm512_setzero_ps();
-#pragma GCC unroll 2
-    for (int c = 0; c < 16; ++c) {
-      const __m512 w = _mm512_loadu_ps(uk + c * 16);
-#pragma GCC unroll 16
-      for (int p = 0; p < PB; ++p) acc[p] = _mm512_fmadd_ps(_mm512_set1_ps(v[p * 16 + c]), w, acc[p]);
-    }
+    multiplyPixels16<PB>(acc, v, uk);
 #pragma GCC unroll 16
     for (int p = 0; p < PB; ++p) _mm512_storeu_ps(v + p * 16, acc[p]);
   }
